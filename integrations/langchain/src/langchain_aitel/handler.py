@@ -1,0 +1,296 @@
+"""LangChain callbacks -> aitel builder events. Nothing else happens here.
+
+Each callback records references and a clock reading and returns; the
+objects are read later, on the export worker (:mod:`.interpret`). The
+handler runs inline (``run_inline = True``): in async chains LangChain calls
+it directly on the event loop instead of hopping to a thread per callback,
+which is safe because no callback blocks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from aitel import Tracer, get_tracer
+from aitel._safety import guarded
+from aitel.builder import PacketBuilder, TraceOptions
+from langchain_core.callbacks import BaseCallbackHandler
+
+from ._version import __version__
+from .interpret import INTERPRETER
+
+_CONTROL_FLOW = frozenset({"GraphInterrupt", "NodeInterrupt", "ParentCommand", "GraphBubbleUp"})
+
+
+def _name(serialized: dict[str, Any] | None, kwargs: dict[str, Any], default: str) -> str:
+    name = kwargs.get("name")
+    if name:
+        return str(name)
+    if serialized:
+        value = serialized.get("name")
+        if value:
+            return str(value)
+        ids = serialized.get("id")
+        if isinstance(ids, list) and ids:
+            return str(ids[-1])
+    return default
+
+
+class AITelHandler(BaseCallbackHandler):
+    """Turns every LangChain request it sees into one aitel context packet.
+
+    Pass it in ``config={"callbacks": [AITelHandler()]}`` (or ``callbacks=``).
+    Options set pipeline metadata on every packet; per-call
+    ``config={"metadata": ..., "tags": ...}`` adds to them.
+    """
+
+    run_inline = True
+    raise_error = False
+
+    def __init__(
+        self,
+        *,
+        tracer: Tracer | None = None,
+        exporter: Any = None,
+        model_name: str | None = None,
+        model_version: str | None = None,
+        model_provider: str | None = None,
+        ab_variant: str | None = None,
+        preprocessing_version: str | None = None,
+        app_version: str | None = None,
+        environment: str | None = None,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        tags: Sequence[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        capture_logprobs: bool | None = None,
+    ) -> None:
+        super().__init__()
+        if tracer is None and exporter is not None:
+            tracer = Tracer(exporter)
+        self._tracer = tracer
+        self._overrides: dict[str, Any] = {
+            "model_name": model_name,
+            "model_version": model_version,
+            "model_provider": model_provider,
+            "ab_variant": ab_variant,
+            "preprocessing_version": preprocessing_version,
+            "app_version": app_version,
+            "environment": environment,
+            "session_id": session_id,
+            "user_id": user_id,
+            "tags": tuple(tags or ()),
+            "metadata": dict(metadata or {}),
+            "capture_logprobs": capture_logprobs,
+            "integration": "langchain",
+            "integration_version": __version__,
+        }
+        self._options_for: tuple[Tracer, TraceOptions] | None = None
+
+    @property
+    def tracer(self) -> Tracer:
+        """The tracer packets go to (the process-wide one unless given)."""
+        return self._tracer if self._tracer is not None else get_tracer()
+
+    def _builder(self) -> PacketBuilder:
+        return self.tracer.builder
+
+    def _options(self) -> TraceOptions:
+        tracer = self.tracer
+        cached = self._options_for
+        if cached is None or cached[0] is not tracer:
+            cached = (tracer, tracer.options_with(**self._overrides))
+            self._options_for = cached
+        return cached[1]
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Export every finished request now (serverless handlers, scripts)."""
+        return self.tracer.flush(timeout)
+
+    def _start(
+        self,
+        run_id: UUID,
+        parent_run_id: UUID | None,
+        kind: str,
+        name: str,
+        inputs: Any,
+        tags: list[str] | None,
+        metadata: dict[str, Any] | None,
+        attrs: dict[str, Any] | None = None,
+    ) -> None:
+        self._builder().start(
+            run_id,
+            parent_run_id,
+            kind,
+            name,
+            inputs,
+            tags=tags,
+            metadata=metadata,
+            attrs=attrs,
+            options=self._options(),
+            interpreter=INTERPRETER,
+        )
+
+    # -- chains ----------------------------------------------------------------
+
+    @guarded
+    def on_chain_start(
+        self,
+        serialized: dict[str, Any] | None,
+        inputs: Any,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        name = _name(serialized, kwargs, "chain")
+        kind = "agent" if "agent" in name.lower() and "executor" in name.lower() else "chain"
+        self._start(run_id, parent_run_id, kind, name, inputs, tags, metadata)
+
+    @guarded
+    def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        self._builder().end(run_id, outputs)
+
+    @guarded
+    def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        if type(error).__name__ in _CONTROL_FLOW:
+            self._builder().end(run_id, None, attrs={"control_flow": type(error).__name__})
+        else:
+            self._builder().fail(run_id, error)
+
+    # -- models ----------------------------------------------------------------
+
+    @guarded
+    def on_chat_model_start(
+        self,
+        serialized: dict[str, Any] | None,
+        messages: list[list[Any]],
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        attrs = {"invocation_params": kwargs.get("invocation_params"), "serialized": serialized}
+        name = _name(serialized, kwargs, "chat_model")
+        self._start(run_id, parent_run_id, "chat_model", name, messages, tags, metadata, attrs)
+
+    @guarded
+    def on_llm_start(
+        self,
+        serialized: dict[str, Any] | None,
+        prompts: list[str],
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        attrs = {"invocation_params": kwargs.get("invocation_params"), "serialized": serialized}
+        name = _name(serialized, kwargs, "llm")
+        self._start(run_id, parent_run_id, "llm", name, prompts, tags, metadata, attrs)
+
+    @guarded
+    def on_llm_new_token(self, token: str, *, run_id: UUID, **kwargs: Any) -> None:
+        self._builder().token(run_id)
+
+    @guarded
+    def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        self._builder().end(run_id, response)
+
+    @guarded
+    def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        self._builder().fail(run_id, error, outputs=kwargs.get("response"))
+
+    # -- tools -------------------------------------------------------------------
+
+    @guarded
+    def on_tool_start(
+        self,
+        serialized: dict[str, Any] | None,
+        input_str: str,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        inputs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        name = _name(serialized, kwargs, "tool")
+        attrs = {"tool_call_id": kwargs.get("tool_call_id")}
+        arguments = inputs if inputs is not None else input_str
+        self._start(run_id, parent_run_id, "tool", name, arguments, tags, metadata, attrs)
+
+    @guarded
+    def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        self._builder().end(run_id, output)
+
+    @guarded
+    def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        if type(error).__name__ in _CONTROL_FLOW:
+            self._builder().end(run_id, None, attrs={"control_flow": type(error).__name__})
+        else:
+            self._builder().fail(run_id, error)
+
+    # -- retrievers ----------------------------------------------------------------
+
+    @guarded
+    def on_retriever_start(
+        self,
+        serialized: dict[str, Any] | None,
+        query: str,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        name = _name(serialized, kwargs, "retriever")
+        self._start(run_id, parent_run_id, "retriever", name, query, tags, metadata)
+
+    @guarded
+    def on_retriever_end(self, documents: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        self._builder().end(run_id, documents)
+
+    @guarded
+    def on_retriever_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        self._builder().fail(run_id, error)
+
+    # -- agents, retries, custom events --------------------------------------------
+
+    @guarded
+    def on_agent_action(self, action: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        builder = self._builder()
+        builder.update(run_id, {"agent": True})
+        builder.event(run_id, "agent_action", action)
+
+    @guarded
+    def on_agent_finish(self, finish: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        builder = self._builder()
+        builder.update(run_id, {"agent": True})
+        builder.event(run_id, "agent_finish", finish)
+
+    @guarded
+    def on_retry(self, retry_state: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        # tenacity's state object changes after this call: copy the two facts now.
+        outcome = getattr(retry_state, "outcome", None)
+        error = None
+        if outcome is not None and getattr(outcome, "failed", False):
+            exc = outcome.exception()
+            error = f"{type(exc).__name__}: {exc}"
+        data = {"attempt": getattr(retry_state, "attempt_number", None), "error": error}
+        self._builder().event(run_id, "retry", data)
+
+    @guarded
+    def on_custom_event(
+        self, name: str, data: Any, *, run_id: UUID, **kwargs: Any
+    ) -> None:
+        self._builder().event(run_id, name, data)

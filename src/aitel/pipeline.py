@@ -1,0 +1,546 @@
+"""The export pipeline: it owns *when* packets leave, never *where*.
+
+``submit`` is the only call on the application's thread: it appends to a
+bounded queue and returns. One background worker turns queued traces into
+packets, runs the processors (redaction first), encodes once, batches by
+count, bytes and time, and hands batches to the exporter. Batches that fail
+transiently go to the spool when there is one and are replayed later;
+everything that is not delivered is counted, never silently lost.
+
+The pipeline flushes at exit and on SIGTERM (chaining the previous handler)
+and re-initialises itself in a forked child (the parent keeps and sends what
+it had queued, the child starts empty).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import os
+import signal
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from types import FrameType
+from typing import Any, Protocol
+
+from ._safety import internal_log, report_internal_error
+from .exporters.base import EncodedPacket, Exporter, ExportResult
+from .jsonable import dumps
+from .processors.base import Packet, Processor
+
+Materializer = Callable[[Any], Packet]
+
+
+class Spool(Protocol):
+    """Durable storage for batches that could not be delivered yet."""
+
+    def put(self, batch: Sequence[EncodedPacket]) -> int:
+        """Store packets; returns how many were stored (the rest are counted as dropped)."""
+        ...
+
+    def take(self, max_items: int) -> Sequence[EncodedPacket]:
+        """The oldest stored packets, up to ``max_items``, without removing them."""
+        ...
+
+    def ack(self, count: int) -> None:
+        """Remove the ``count`` packets last returned by :meth:`take`."""
+        ...
+
+    def pending(self) -> int: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineConfig:
+    max_queue_size: int = 20_000
+    max_batch_size: int = 512
+    max_batch_bytes: int = 4 * 1024 * 1024
+    schedule_delay_s: float = 0.5
+    shutdown_timeout_s: float = 5.0
+    spool_retry_interval_s: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineStats:
+    """A snapshot of the pipeline's counters.
+
+    ``enqueued == exported + rejected + dropped_* + sampled_out + failed + spooled_pending
+    + queue_depth + in_flight`` at every moment.
+    """
+
+    enqueued: int
+    exported: int
+    dropped_queue_full: int
+    dropped_after_shutdown: int
+    dropped_build_error: int
+    dropped_processor_error: int
+    dropped_export_failed: int
+    dropped_spool_full: int
+    sampled_out: int
+    rejected: int
+    spooled: int
+    spool_pending: int
+    queue_depth: int
+    in_flight: int
+    export_errors: int
+    worker_restarts: int
+
+    @property
+    def dropped(self) -> int:
+        return (
+            self.dropped_queue_full
+            + self.dropped_after_shutdown
+            + self.dropped_build_error
+            + self.dropped_processor_error
+            + self.dropped_export_failed
+            + self.dropped_spool_full
+        )
+
+    def as_dict(self) -> dict[str, int]:
+        data = asdict(self)
+        data["dropped"] = self.dropped
+        return data
+
+
+class _Counters:
+    __slots__ = (
+        "dropped_after_shutdown",
+        "dropped_build_error",
+        "dropped_export_failed",
+        "dropped_processor_error",
+        "dropped_queue_full",
+        "dropped_spool_full",
+        "export_errors",
+        "exported",
+        "in_flight",
+        "rejected",
+        "sampled_out",
+        "spooled",
+        "taken",
+        "worker_restarts",
+    )
+
+    def __init__(self) -> None:
+        for name in self.__slots__:
+            setattr(self, name, 0)
+
+
+class ExportPipeline:
+    """Bounded queue + one background worker + an exporter (+ an optional spool)."""
+
+    def __init__(
+        self,
+        exporter: Exporter,
+        *,
+        materialize: Materializer | None = None,
+        processors: Sequence[Processor] = (),
+        spool: Spool | None = None,
+        config: PipelineConfig | None = None,
+    ) -> None:
+        self.exporter = exporter
+        self.processors = list(processors)
+        self.spool = spool
+        self.config = config or PipelineConfig()
+        self._materialize = materialize or _as_packet
+        self._init_state()
+        _register(self)
+
+    def _init_state(self) -> None:
+        self._queue: deque[Any] = deque()
+        self._cond = threading.Condition(threading.Lock())
+        self._drop_lock = threading.Lock()
+        self._export_lock = threading.Lock()
+        self._counters = _Counters()
+        self._worker: threading.Thread | None = None
+        self._wake_at = self.config.max_batch_size
+        self._flush_target = 0
+        self._stopping = False
+        self._closed = False
+        self._last_spool_try = 0.0
+        self._spool_blocked_until = 0.0
+
+    # -- caller side --------------------------------------------------------
+
+    def submit(self, item: Any) -> bool:
+        """Queue one item (a finished trace or a packet dict). Never blocks."""
+        queue = self._queue
+        if self._closed or len(queue) >= self.config.max_queue_size:
+            with self._drop_lock:
+                if self._closed:
+                    self._counters.dropped_after_shutdown += 1
+                else:
+                    self._counters.dropped_queue_full += 1
+            if not self._closed:
+                internal_log.log(
+                    logging.WARNING, "queue-full", "aitel: export queue full; dropping packets"
+                )
+            return False
+        queue.append(item)
+        worker = self._worker
+        if worker is None or len(queue) >= self._wake_at:
+            self._wake(worker)
+        return True
+
+    def _wake(self, worker: threading.Thread | None) -> None:
+        if worker is None or not worker.is_alive():
+            self._start_worker()
+        with self._cond:
+            self._cond.notify()
+
+    def _start_worker(self) -> None:
+        with self._cond:
+            if self._worker is not None and self._worker.is_alive():
+                return
+            if self._worker is not None:
+                self._counters.worker_restarts += 1
+            if self._closed:
+                return
+            self._worker = threading.Thread(
+                target=self._run, name="aitel-export", daemon=True
+            )
+            self._worker.start()
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Deliver (or spool) everything submitted so far; False if ``timeout`` ran out."""
+        deadline = time.monotonic() + max(timeout, 0.0)
+        target = self._enqueued()
+        with self._cond:
+            self._flush_target = max(self._flush_target, target)
+            self._cond.notify_all()
+        if self._worker is None or not self._worker.is_alive():
+            if self._queue and not self._closed:
+                self._start_worker()
+            elif self._queue:
+                self._drain_inline(deadline)
+        with self._cond:
+            while self._finished() < target:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                worker = self._worker
+                if worker is None or not worker.is_alive():
+                    break
+                self._cond.wait(min(remaining, 0.1))
+        if self._finished() < target:
+            return False
+        remaining = max(deadline - time.monotonic(), 0.0)
+        try:
+            return bool(self.exporter.force_flush(remaining))
+        except Exception as exc:
+            report_internal_error("exporter.force_flush", exc)
+            return False
+
+    def shutdown(self, timeout: float | None = None) -> bool:
+        """Flush within ``timeout`` and stop. Idempotent; later submits are counted as dropped."""
+        if self._closed:
+            return True
+        budget = self.config.shutdown_timeout_s if timeout is None else timeout
+        deadline = time.monotonic() + budget
+        flushed = self.flush(budget)
+        with self._cond:
+            self._closed = True
+            self._stopping = True
+            self._cond.notify_all()
+        worker = self._worker
+        if worker is not None and worker is not threading.current_thread():
+            worker.join(max(deadline - time.monotonic(), 0.0))
+        if self._queue:
+            self._drain_inline(deadline)
+        try:
+            self.exporter.shutdown(max(deadline - time.monotonic(), 0.0))
+        except Exception as exc:
+            report_internal_error("exporter.shutdown", exc)
+        if self.spool is not None:
+            try:
+                self.spool.close()
+            except Exception as exc:
+                report_internal_error("spool.close", exc)
+        return flushed and not self._queue
+
+    def stats(self) -> PipelineStats:
+        c = self._counters
+        spool_pending = 0
+        if self.spool is not None:
+            try:
+                spool_pending = self.spool.pending()
+            except Exception:
+                spool_pending = -1
+        return PipelineStats(
+            enqueued=self._enqueued(),
+            exported=c.exported,
+            dropped_queue_full=c.dropped_queue_full,
+            dropped_after_shutdown=c.dropped_after_shutdown,
+            dropped_build_error=c.dropped_build_error,
+            dropped_processor_error=c.dropped_processor_error,
+            dropped_export_failed=c.dropped_export_failed,
+            dropped_spool_full=c.dropped_spool_full,
+            sampled_out=c.sampled_out,
+            rejected=c.rejected,
+            spooled=c.spooled,
+            spool_pending=spool_pending,
+            queue_depth=len(self._queue),
+            in_flight=c.in_flight,
+            export_errors=c.export_errors,
+            worker_restarts=c.worker_restarts,
+        )
+
+    # -- worker side ----------------------------------------------------------
+
+    def _enqueued(self) -> int:
+        return self._counters.taken + len(self._queue)
+
+    def _finished(self) -> int:
+        return self._counters.taken - self._counters.in_flight
+
+    def _export_due(self) -> bool:
+        return (
+            self._stopping
+            or len(self._queue) >= self._wake_at
+            or self._flush_target > self._finished()
+        )
+
+    def _run(self) -> None:
+        delay = self.config.schedule_delay_s
+        while True:
+            with self._cond:
+                deadline = time.monotonic() + delay
+                while not self._export_due():
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    self._cond.wait(remaining)
+                if self._stopping and not self._queue:
+                    self._cond.notify_all()
+                    return
+            try:
+                self._process_available()
+                self._replay_spool()
+            except Exception as exc:  # keep the worker alive whatever happens
+                report_internal_error("pipeline.worker", exc)
+            with self._cond:
+                self._cond.notify_all()
+
+    def _drain_inline(self, deadline: float) -> None:
+        """Export what is left on the calling thread (shutdown without a live worker)."""
+        while self._queue and time.monotonic() < deadline:
+            try:
+                self._process_available()
+            except Exception as exc:
+                report_internal_error("pipeline.drain", exc)
+                break
+
+    def _process_available(self) -> None:
+        with self._export_lock:
+            while self._queue:
+                batch = self._next_batch()
+                if batch:
+                    self._export(batch)
+
+    def _next_batch(self) -> list[EncodedPacket]:
+        config = self.config
+        batch: list[EncodedPacket] = []
+        size = 0
+        queue = self._queue
+        c = self._counters
+        while queue and len(batch) < config.max_batch_size and size < config.max_batch_bytes:
+            item = queue.popleft()
+            c.in_flight += 1
+            c.taken += 1
+            encoded = self._prepare(item)
+            if encoded is None:
+                c.in_flight -= 1
+                continue
+            batch.append(encoded)
+            size += len(encoded.data)
+        return batch
+
+    def _prepare(self, item: Any) -> EncodedPacket | None:
+        c = self._counters
+        try:
+            packet: Packet | None = self._materialize(item)
+        except Exception as exc:
+            c.dropped_build_error += 1
+            report_internal_error("pipeline.build", exc)
+            return None
+        for processor in self.processors:
+            try:
+                packet = processor.process(packet)
+            except Exception as exc:  # fail closed: never export an unprocessed packet
+                c.dropped_processor_error += 1
+                report_internal_error(f"processor.{type(processor).__name__}", exc)
+                return None
+            if packet is None:
+                c.sampled_out += 1
+                return None
+        try:
+            data = dumps(packet)
+        except Exception as exc:
+            c.dropped_build_error += 1
+            report_internal_error("pipeline.encode", exc)
+            return None
+        return EncodedPacket(str(packet.get("packet_id", "")), data, packet)
+
+    def _export(self, batch: list[EncodedPacket]) -> None:
+        c = self._counters
+        try:
+            result = self.exporter.export(batch)
+        except Exception as exc:  # exporters must not raise; if one does, retry later
+            report_internal_error(f"exporter.{type(self.exporter).__name__}", exc)
+            result = ExportResult.transient(batch, f"{type(exc).__name__}: {exc}")
+        self._account(result, len(batch))
+        c.in_flight -= len(batch)
+
+    def _account(self, result: ExportResult, size: int) -> None:
+        c = self._counters
+        c.exported += result.exported
+        c.rejected += result.rejected
+        if result.rejected:
+            internal_log.log(
+                logging.WARNING,
+                "export-rejected",
+                f"aitel: destination rejected {result.rejected} packets: {result.error}",
+            )
+        retry = list(result.retry)
+        unaccounted = size - result.exported - result.rejected - len(retry)
+        if unaccounted > 0:
+            c.dropped_export_failed += unaccounted
+        if not retry:
+            return
+        c.export_errors += 1
+        self._spool_blocked_until = time.monotonic() + (
+            result.retry_after_s or self.config.spool_retry_interval_s
+        )
+        if self.spool is None:
+            c.dropped_export_failed += len(retry)
+            internal_log.log(
+                logging.WARNING,
+                "export-failed",
+                f"aitel: export failed, {len(retry)} packets dropped: {result.error}",
+            )
+            return
+        try:
+            stored = self.spool.put(retry)
+        except Exception as exc:
+            report_internal_error("spool.put", exc)
+            stored = 0
+        c.spooled += stored
+        c.dropped_spool_full += len(retry) - stored
+
+    def _replay_spool(self) -> None:
+        spool = self.spool
+        if spool is None or self._stopping:
+            return
+        now = time.monotonic()
+        if now < self._spool_blocked_until:
+            return
+        with self._export_lock:
+            while not self._queue and not self._stopping:
+                batch = list(spool.take(self.config.max_batch_size))
+                if not batch:
+                    return
+                try:
+                    result = self.exporter.export(batch)
+                except Exception as exc:
+                    report_internal_error("exporter.replay", exc)
+                    return
+                if result.retry:
+                    self._spool_blocked_until = time.monotonic() + (
+                        result.retry_after_s or self.config.spool_retry_interval_s
+                    )
+                    return
+                spool.ack(len(batch))
+                c = self._counters
+                c.exported += result.exported
+                c.rejected += result.rejected
+                c.spooled -= len(batch)
+
+    # -- process lifecycle ----------------------------------------------------
+
+    def _after_fork_in_child(self) -> None:
+        """The child starts with an empty queue; the parent still owns what it queued."""
+        self._init_state()
+        reopen = getattr(self.exporter, "after_fork", None)
+        if callable(reopen):
+            try:
+                reopen()
+            except Exception as exc:
+                report_internal_error("exporter.after_fork", exc)
+
+
+def _as_packet(item: Any) -> Packet:
+    if isinstance(item, dict):
+        return item
+    raise TypeError(f"cannot export {type(item).__name__}; give the pipeline a materializer")
+
+
+# -- process-wide registry: exit, SIGTERM, fork ---------------------------------
+
+_pipelines: weakref.WeakSet[ExportPipeline] = weakref.WeakSet()
+_exit_hooks: list[Callable[[], None]] = []
+_previous_sigterm: Any = None
+_sigterm_installed = False
+
+
+def _register(pipeline: ExportPipeline) -> None:
+    _pipelines.add(pipeline)
+    _install_sigterm_handler()
+
+
+def add_exit_hook(hook: Callable[[], None]) -> None:
+    """Run ``hook`` before pipelines shut down at exit (e.g. hand over open traces)."""
+    _exit_hooks.append(hook)
+
+
+def shutdown_all(timeout: float | None = None) -> None:
+    """Flush and stop every live pipeline (at exit, on SIGTERM)."""
+    for hook in list(_exit_hooks):
+        with contextlib.suppress(Exception):
+            hook()
+    for pipeline in list(_pipelines):
+        try:
+            pipeline.shutdown(timeout)
+        except Exception as exc:
+            report_internal_error("pipeline.shutdown_all", exc)
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    shutdown_all()
+    previous = _previous_sigterm
+    if callable(previous):
+        previous(signum, frame)
+    elif previous == signal.SIG_IGN:
+        return
+    else:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _install_sigterm_handler() -> None:
+    global _previous_sigterm, _sigterm_installed
+    if _sigterm_installed or threading.current_thread() is not threading.main_thread():
+        return
+    if os.environ.get("AITEL_NO_SIGNAL_HANDLERS"):
+        return
+    try:
+        previous = signal.getsignal(signal.SIGTERM)
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    except (ValueError, OSError):  # not allowed here (embedded interpreters)
+        return
+    _previous_sigterm = previous
+    _sigterm_installed = True
+
+
+def _after_fork_in_child() -> None:
+    for pipeline in list(_pipelines):
+        pipeline._after_fork_in_child()
+
+
+atexit.register(shutdown_all)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -1,0 +1,56 @@
+"""Size limits: long values are cut with a visible marker, never dropped silently."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..jsonable import dumps, truncate_text
+from .base import Packet, processing_notes
+
+_STRUCTURAL = frozenset(
+    {"packet_id", "request_id", "trace_id", "step_id", "parent_id", "schema_version", "timestamp"}
+)
+
+
+class SizeLimitProcessor:
+    """Cut strings longer than ``max_value_chars``; shrink further until the packet fits ``max_packet_bytes``."""
+
+    def __init__(self, max_value_chars: int = 32_768, max_packet_bytes: int = 1_048_576) -> None:
+        self.max_value_chars = max_value_chars
+        self.max_packet_bytes = max_packet_bytes
+
+    def process(self, packet: Packet) -> Packet | None:
+        limit = self.max_value_chars
+        cut = _truncate(packet, limit)
+        while len(dumps(packet)) > self.max_packet_bytes and limit > 64:
+            limit //= 4
+            cut += _truncate(packet, limit)
+        if cut:
+            notes = processing_notes(packet)
+            notes["truncated_values"] = int(notes.get("truncated_values", 0)) + cut
+        return packet
+
+
+def _truncate(root: Any, limit: int) -> int:
+    """Truncate every long string in place (iteratively: any depth); returns how many."""
+    count = 0
+    stack: list[Any] = [root]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if isinstance(value, str):
+                    if len(value) > limit and key not in _STRUCTURAL:
+                        node[key] = truncate_text(value, limit)
+                        count += 1
+                elif isinstance(value, dict | list):
+                    stack.append(value)
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                if isinstance(value, str):
+                    if len(value) > limit:
+                        node[index] = truncate_text(value, limit)
+                        count += 1
+                elif isinstance(value, dict | list):
+                    stack.append(value)
+    return count
