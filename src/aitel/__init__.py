@@ -23,7 +23,7 @@ from .tracer import Tracer, configure, flush, get_tracer, shutdown
 from .tracing import Span, observe, trace
 
 if TYPE_CHECKING:
-    from langchain_aitel import AITelHandler
+    from langchain_aitel import AITelHandler as AITelHandler
 
 __all__ = [
     # record

@@ -87,7 +87,11 @@ def error_info(error: BaseException | str, record: RunRecord | None) -> dict[str
             "traceback": truncate_text(tb, MAX_TRACEBACK_CHARS),
         }
     else:
-        info = {"type": "Error", "message": truncate_text(safe_str(error), 10_000), "traceback": None}
+        info = {
+            "type": "Error",
+            "message": truncate_text(safe_str(error), 10_000),
+            "traceback": None,
+        }
     if record is not None:
         info["step_id"] = str(record.run_id)
         info["step_name"] = record.name
@@ -143,7 +147,7 @@ def build_packet(
         "error_message": error["message"] if error is not None else None,
         "error": error,
         "pipeline_metadata": metadata,
-        "payload": {"input": root_step.get("input"), "output": root_step.get("output")},
+        "payload": {"input": _payload_input(root_step), "output": root_step.get("output")},
         "steps": steps,
         "performance": performance,
         "model_internals": {"logprobs": ctx.logprobs} if ctx.logprobs else None,
@@ -158,6 +162,14 @@ def build_packet(
     return packet
 
 
+def _payload_input(root_step: dict[str, Any]) -> Any:
+    """The request's input; for a bare model call, its prompt."""
+    if root_step.get("input") is None and isinstance(root_step.get("llm"), dict):
+        llm = root_step["llm"]
+        return llm.get("messages") if llm.get("messages") is not None else llm.get("prompts")
+    return root_step.get("input")
+
+
 def _trace_id(request_id: str) -> str:
     candidate = trace_id_from_uuid(request_id)
     if len(candidate) == 32 and all(c in "0123456789abcdef" for c in candidate):
@@ -169,12 +181,11 @@ def _step(
     record: RunRecord, ctx: AssemblyContext, interpreter: Any, request_end: int
 ) -> dict[str, Any]:
     trace = ctx.trace
-    end_ns = record.end_ns
+    end_ns = record.end_ns if record.end_ns is not None else request_end
     if record.error is not None:
         status = "FAILURE"
-    elif end_ns is None:
+    elif record.end_ns is None:
         status = "INCOMPLETE"
-        end_ns = request_end
     else:
         status = "SUCCESS"
     step: dict[str, Any] = {
@@ -262,7 +273,12 @@ def _finish_llm_step(record: RunRecord, step: dict[str, Any], ctx: AssemblyConte
 def logprob_summary(tokens: list[dict[str, Any]]) -> dict[str, Any]:
     values = [t["logprob"] for t in tokens if isinstance(t.get("logprob"), int | float)]
     if not values:
-        return {"tokens": len(tokens), "mean_logprob": None, "min_logprob": None, "perplexity": None}
+        return {
+            "tokens": len(tokens),
+            "mean_logprob": None,
+            "min_logprob": None,
+            "perplexity": None,
+        }
     mean = sum(values) / len(values)
     return {
         "tokens": len(tokens),
@@ -273,11 +289,7 @@ def logprob_summary(tokens: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _without_credentials(params: dict[str, Any]) -> dict[str, Any]:
-    return {
-        k: v
-        for k, v in params.items()
-        if not (isinstance(k, str) and is_credential_key(k))
-    }
+    return {k: v for k, v in params.items() if not (isinstance(k, str) and is_credential_key(k))}
 
 
 def _link_tool_calls(steps: list[dict[str, Any]]) -> None:
@@ -347,8 +359,8 @@ def _performance(
     costs = [s["llm"].get("cost_usd") for s in llm_steps]
     known_costs = [c for c in costs if isinstance(c, int | float)]
     first_tokens = [r.first_token_ns for r in trace.records if r.first_token_ns is not None]
-    retries = sum(
-        1 for s in steps for e in s.get("events", ()) if e.get("name") == "retry"
+    retries = sum(1 for s in steps for e in s.get("events", ()) if e.get("name") == "retry") + sum(
+        1 for s in steps if any(t.startswith("retry:attempt:") for t in s.get("tags", ()))
     )
     return {
         "latency_ms": _ms(root.start_ns, request_end) or 0.0,
@@ -420,11 +432,7 @@ def _pipeline_metadata(
     if provider is None and first_llm is not None:
         provider = first_llm.get("provider")
     tags = list(dict.fromkeys([*options.tags, *_tags(root.tags)]))
-    free = {
-        k: v
-        for k, v in merged.items()
-        if not (isinstance(k, str) and k.startswith("ls_"))
-    }
+    free = {k: v for k, v in merged.items() if not (isinstance(k, str) and k.startswith("ls_"))}
     result: dict[str, Any] = {
         "model_name": model_name,
         "model_version": pick(options.model_version, ("model_version",)),

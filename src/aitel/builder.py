@@ -168,7 +168,7 @@ class PacketBuilder:
 
     def __init__(
         self,
-        sink: Callable[[TraceRecord], None],
+        sink: Callable[[TraceRecord], object],
         *,
         stale_after_s: float = 900.0,
         max_open_traces: int = 10_000,
@@ -219,17 +219,19 @@ class PacketBuilder:
                 )
             else:
                 trace = TraceRecord(options, interpreter)
-                record = RunRecord(run_id, None, kind_value, name, inputs, tags, metadata, attrs, trace)
+                record = RunRecord(
+                    run_id, None, kind_value, name, inputs, tags, metadata, attrs, trace
+                )
                 trace.root = record
                 self._traces[run_id] = trace
                 self.stats.traces_started += 1
-                if len(self._traces) > self._max_open_traces or (
-                    self.stats.traces_started % 256 == 0
-                ):
-                    sweep = self._collect_stale(record.start_ns)
             trace.records.append(record)
             trace.open_runs += 1
             self._runs[run_id] = record
+            if parent is None and (
+                len(self._traces) > self._max_open_traces or self.stats.traces_started % 256 == 0
+            ):
+                sweep = self._collect_stale(record.start_ns, keep=trace)
         for stale in sweep:
             self._emit(stale)
 
@@ -353,11 +355,13 @@ class PacketBuilder:
         if len(self._finished) > 20_000:
             self._finished.popitem(last=False)
 
-    def _collect_stale(self, now_ns: int) -> list[TraceRecord]:
+    def _collect_stale(self, now_ns: int, keep: TraceRecord) -> list[TraceRecord]:
         """Traces open too long, or beyond the open-trace cap (called under the lock)."""
         stale: list[TraceRecord] = []
         while self._traces:
             first = next(iter(self._traces.values()))
+            if first is keep:
+                break
             over_cap = len(self._traces) > self._max_open_traces
             if not over_cap and now_ns - first.perf_start_ns < self._stale_after_ns:
                 break

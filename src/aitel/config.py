@@ -50,25 +50,119 @@ def _metadata(value: str) -> dict[str, str]:
 class Settings:
     """Everything configurable about the process-wide tracer."""
 
-    exporter: str = field(default="jsonl", metadata={"env": "AITEL_EXPORTER", "doc": "jsonl, http, otlp, memory or none"})
-    directory: str | None = field(default=None, metadata={"env": "AITEL_DIR", "doc": "JSONL directory (default ./aitel-telemetry)"})
-    endpoint: str | None = field(default=None, metadata={"env": "AITEL_ENDPOINT", "doc": "collector URL for the http exporter"})
-    token: str | None = field(default=None, metadata={"env": "AITEL_TOKEN", "doc": "bearer token for the http exporter"})
-    spool_dir: str | None = field(default=None, metadata={"env": "AITEL_SPOOL_DIR", "doc": "disk spool for undelivered batches (http/otlp)"})
-    sample_rate: float = field(default=1.0, metadata={"env": "AITEL_SAMPLE_RATE", "parse": _float, "doc": "fraction of requests kept (failures always kept)"})
-    keep_slower_than_ms: float | None = field(default=None, metadata={"env": "AITEL_KEEP_SLOWER_THAN_MS", "parse": _float, "doc": "always keep requests at least this slow"})
-    redaction: tuple[str, ...] = field(default=("secrets",), metadata={"env": "AITEL_REDACTION", "parse": _tuple, "doc": "redaction presets: secrets, pii, hide_inputs, hide_outputs, strict, none"})
-    environment: str | None = field(default=None, metadata={"env": "AITEL_ENVIRONMENT", "doc": "pipeline_metadata.environment"})
-    app_version: str | None = field(default=None, metadata={"env": "AITEL_APP_VERSION", "doc": "pipeline_metadata.app_version"})
-    model_version: str | None = field(default=None, metadata={"env": "AITEL_MODEL_VERSION", "doc": "pipeline_metadata.model_version"})
-    preprocessing_version: str | None = field(default=None, metadata={"env": "AITEL_PREPROCESSING_VERSION", "doc": "pipeline_metadata.preprocessing_version"})
-    ab_variant: str | None = field(default=None, metadata={"env": "AITEL_AB_VARIANT", "doc": "pipeline_metadata.ab_variant"})
-    tags: tuple[str, ...] = field(default=(), metadata={"env": "AITEL_TAGS", "parse": _tuple, "doc": "comma-separated tags on every packet"})
-    metadata: dict[str, str] = field(default_factory=dict, metadata={"env": "AITEL_METADATA", "parse": _metadata, "doc": "key=value,key=value on every packet"})
-    capture_logprobs: bool = field(default=False, metadata={"env": "AITEL_CAPTURE_LOGPROBS", "parse": _bool, "doc": "record token logprobs in model_internals"})
-    pricing_file: str | None = field(default=None, metadata={"env": "AITEL_PRICING_FILE", "doc": "JSON price table that overrides the shipped one"})
-    max_queue_size: int = field(default=20_000, metadata={"env": "AITEL_MAX_QUEUE_SIZE", "parse": int, "doc": "packets held in memory before dropping (counted)"})
-    tracing: bool = field(default=False, metadata={"env": "AITEL_TRACING", "parse": _bool, "doc": "trace every LangChain/LlamaIndex run without callbacks="})
+    exporter: str = field(
+        default="jsonl",
+        metadata={"env": "AITEL_EXPORTER", "doc": "jsonl, http, otlp, memory or none"},
+    )
+    directory: str | None = field(
+        default=None,
+        metadata={"env": "AITEL_DIR", "doc": "JSONL directory (default ./aitel-telemetry)"},
+    )
+    endpoint: str | None = field(
+        default=None,
+        metadata={"env": "AITEL_ENDPOINT", "doc": "collector URL for the http exporter"},
+    )
+    token: str | None = field(
+        default=None, metadata={"env": "AITEL_TOKEN", "doc": "bearer token for the http exporter"}
+    )
+    spool_dir: str | None = field(
+        default=None,
+        metadata={
+            "env": "AITEL_SPOOL_DIR",
+            "doc": "disk spool for undelivered batches (http/otlp)",
+        },
+    )
+    sample_rate: float = field(
+        default=1.0,
+        metadata={
+            "env": "AITEL_SAMPLE_RATE",
+            "parse": _float,
+            "doc": "fraction of requests kept (failures always kept)",
+        },
+    )
+    keep_slower_than_ms: float | None = field(
+        default=None,
+        metadata={
+            "env": "AITEL_KEEP_SLOWER_THAN_MS",
+            "parse": _float,
+            "doc": "always keep requests at least this slow",
+        },
+    )
+    redaction: tuple[str, ...] = field(
+        default=("secrets",),
+        metadata={
+            "env": "AITEL_REDACTION",
+            "parse": _tuple,
+            "doc": "redaction presets: secrets, pii, hide_inputs, hide_outputs, strict, none",
+        },
+    )
+    environment: str | None = field(
+        default=None, metadata={"env": "AITEL_ENVIRONMENT", "doc": "pipeline_metadata.environment"}
+    )
+    app_version: str | None = field(
+        default=None, metadata={"env": "AITEL_APP_VERSION", "doc": "pipeline_metadata.app_version"}
+    )
+    model_version: str | None = field(
+        default=None,
+        metadata={"env": "AITEL_MODEL_VERSION", "doc": "pipeline_metadata.model_version"},
+    )
+    preprocessing_version: str | None = field(
+        default=None,
+        metadata={
+            "env": "AITEL_PREPROCESSING_VERSION",
+            "doc": "pipeline_metadata.preprocessing_version",
+        },
+    )
+    ab_variant: str | None = field(
+        default=None, metadata={"env": "AITEL_AB_VARIANT", "doc": "pipeline_metadata.ab_variant"}
+    )
+    tags: tuple[str, ...] = field(
+        default=(),
+        metadata={
+            "env": "AITEL_TAGS",
+            "parse": _tuple,
+            "doc": "comma-separated tags on every packet",
+        },
+    )
+    metadata: dict[str, str] = field(
+        default_factory=dict,
+        metadata={
+            "env": "AITEL_METADATA",
+            "parse": _metadata,
+            "doc": "key=value,key=value on every packet",
+        },
+    )
+    capture_logprobs: bool = field(
+        default=False,
+        metadata={
+            "env": "AITEL_CAPTURE_LOGPROBS",
+            "parse": _bool,
+            "doc": "record token logprobs in model_internals",
+        },
+    )
+    pricing_file: str | None = field(
+        default=None,
+        metadata={
+            "env": "AITEL_PRICING_FILE",
+            "doc": "JSON price table that overrides the shipped one",
+        },
+    )
+    max_queue_size: int = field(
+        default=20_000,
+        metadata={
+            "env": "AITEL_MAX_QUEUE_SIZE",
+            "parse": int,
+            "doc": "packets held in memory before dropping (counted)",
+        },
+    )
+    tracing: bool = field(
+        default=False,
+        metadata={
+            "env": "AITEL_TRACING",
+            "parse": _bool,
+            "doc": "trace every LangChain/LlamaIndex run without callbacks=",
+        },
+    )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

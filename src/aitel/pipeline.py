@@ -109,26 +109,23 @@ class PipelineStats:
 
 
 class _Counters:
-    __slots__ = (
-        "dropped_after_shutdown",
-        "dropped_build_error",
-        "dropped_export_failed",
-        "dropped_processor_error",
-        "dropped_queue_full",
-        "dropped_spool_full",
-        "export_errors",
-        "exported",
-        "in_flight",
-        "rejected",
-        "sampled_out",
-        "spooled",
-        "taken",
-        "worker_restarts",
-    )
+    """Mutable counters; written by the worker (and by callers only under a lock)."""
 
     def __init__(self) -> None:
-        for name in self.__slots__:
-            setattr(self, name, 0)
+        self.taken = 0
+        self.in_flight = 0
+        self.exported = 0
+        self.rejected = 0
+        self.sampled_out = 0
+        self.spooled = 0
+        self.export_errors = 0
+        self.worker_restarts = 0
+        self.dropped_queue_full = 0
+        self.dropped_after_shutdown = 0
+        self.dropped_build_error = 0
+        self.dropped_processor_error = 0
+        self.dropped_export_failed = 0
+        self.dropped_spool_full = 0
 
 
 class ExportPipeline:
@@ -201,9 +198,7 @@ class ExportPipeline:
                 self._counters.worker_restarts += 1
             if self._closed:
                 return
-            self._worker = threading.Thread(
-                target=self._run, name="aitel-export", daemon=True
-            )
+            self._worker = threading.Thread(target=self._run, name="aitel-export", daemon=True)
             self._worker.start()
 
     def flush(self, timeout: float = 5.0) -> bool:
@@ -363,21 +358,22 @@ class ExportPipeline:
     def _prepare(self, item: Any) -> EncodedPacket | None:
         c = self._counters
         try:
-            packet: Packet | None = self._materialize(item)
+            packet: Packet = self._materialize(item)
         except Exception as exc:
             c.dropped_build_error += 1
             report_internal_error("pipeline.build", exc)
             return None
         for processor in self.processors:
             try:
-                packet = processor.process(packet)
+                processed = processor.process(packet)
             except Exception as exc:  # fail closed: never export an unprocessed packet
                 c.dropped_processor_error += 1
                 report_internal_error(f"processor.{type(processor).__name__}", exc)
                 return None
-            if packet is None:
+            if processed is None:
                 c.sampled_out += 1
                 return None
+            packet = processed
         try:
             data = dumps(packet)
         except Exception as exc:

@@ -66,8 +66,11 @@ def normalize_model_name(name: str) -> str:
     """``openai/gpt-4o-2024-08-06`` -> ``gpt-4o``: lower case, no provider, no date."""
     text = _PREFIX.sub("", name.strip().lower())
     text = text.replace("meta-llama-", "llama-").replace("anthropic.", "")
-    for pattern in _SUFFIXES:
-        text = pattern.sub("", text)
+    previous = None
+    while previous != text:
+        previous = text
+        for pattern in _SUFFIXES:
+            text = pattern.sub("", text)
     return text
 
 
@@ -113,7 +116,7 @@ class PricingTable:
         found = self._prices.get(key)
         if found is None:
             for known in self._by_length:
-                if key.startswith(known + "-") or key.startswith(known + ":"):
+                if key.startswith((known + "-", known + ":")):
                     found = self._prices[known]
                     break
         if len(self._cache) < 10_000:

@@ -79,7 +79,9 @@ class TokenUsage(_Model):
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     total_tokens: int | None = None
-    cached_prompt_tokens: int | None = Field(default=None, description="Prompt tokens read from cache.")
+    cached_prompt_tokens: int | None = Field(
+        default=None, description="Prompt tokens read from cache."
+    )
     cache_creation_tokens: int | None = None
     reasoning_tokens: int | None = None
 
@@ -131,8 +133,12 @@ class LLMData(_Model):
     invocation_params: dict[str, Any] = Field(
         default_factory=dict, description="Model parameters, with credentials removed."
     )
-    usage: TokenUsage | None = Field(default=None, description="null when the framework reported none.")
-    cost_usd: float | None = Field(default=None, description="null when the model has no known price.")
+    usage: TokenUsage | None = Field(
+        default=None, description="null when the framework reported none."
+    )
+    cost_usd: float | None = Field(
+        default=None, description="null when the model has no known price."
+    )
     time_to_first_token_ms: float | None = None
     streamed: bool = False
     chunks: int | None = Field(default=None, description="Streamed chunks received.")
@@ -205,7 +211,9 @@ class PipelineMetadata(_Model):
     model_name: str | None = None
     model_version: str | None = None
     model_provider: str | None = None
-    function_name: str | None = Field(default=None, description="The root chain, engine or function.")
+    function_name: str | None = Field(
+        default=None, description="The root chain, engine or function."
+    )
     ab_variant: str | None = None
     preprocessing_version: str | None = None
     app_version: str | None = None
@@ -233,7 +241,9 @@ class Performance(_Model):
         default=True, description="False when some model call reported no usage."
     )
     cost_usd: float | None = None
-    cost_complete: bool = Field(default=True, description="False when some model call has no price.")
+    cost_complete: bool = Field(
+        default=True, description="False when some model call has no price."
+    )
     llm_calls: int = 0
     tool_calls: int = 0
     retries: int = 0

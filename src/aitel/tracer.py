@@ -12,7 +12,7 @@ import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ._safety import report_internal_error
+from ._safety import call_safely, report_internal_error
 from .assembly import build_packet
 from .builder import PacketBuilder, TraceOptions, TraceRecord
 from .config import ConfigError, Settings
@@ -48,7 +48,9 @@ def make_exporter(settings: Settings) -> Exporter:
         from .exporters.otlp import OtlpExporter
 
         return OtlpExporter.from_settings(settings)
-    raise ConfigError(f"unknown exporter {settings.exporter!r}: use jsonl, http, otlp, memory or none")
+    raise ConfigError(
+        f"unknown exporter {settings.exporter!r}: use jsonl, http, otlp, memory or none"
+    )
 
 
 def make_spool(settings: Settings) -> Spool | None:
@@ -64,7 +66,9 @@ def default_processors(settings: Settings) -> list[Processor]:
     processors: list[Processor] = []
     if settings.sample_rate < 1.0:
         processors.append(
-            SamplingProcessor(settings.sample_rate, keep_slower_than_ms=settings.keep_slower_than_ms)
+            SamplingProcessor(
+                settings.sample_rate, keep_slower_than_ms=settings.keep_slower_than_ms
+            )
         )
     presets = [p for p in settings.redaction if p and p != "none"]
     if presets:
@@ -143,11 +147,14 @@ class Tracer:
 
     def shutdown(self, timeout: float = 5.0) -> bool:
         """Emit open requests as incomplete, flush, and stop."""
-        self.builder.flush_open()
+        call_safely(self._flush_open, site="tracer.shutdown")
         return self.pipeline.shutdown(timeout)
 
     def stats(self) -> PipelineStats:
         return self.pipeline.stats()
+
+    def _flush_open(self) -> None:
+        self.builder.flush_open()
 
 
 def _pricing(
@@ -201,7 +208,11 @@ def configure(exporter: Exporter | str | None = None, **settings: Any) -> Tracer
     ``pipeline_config`` are passed to :class:`Tracer`.
     """
     global _global
-    extra = {k: settings.pop(k) for k in ("processors", "pricing", "spool", "pipeline_config") if k in settings}
+    extra = {
+        k: settings.pop(k)
+        for k in ("processors", "pricing", "spool", "pipeline_config")
+        if k in settings
+    }
     if isinstance(exporter, str):
         settings["exporter"] = exporter
         exporter = None

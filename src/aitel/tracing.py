@@ -78,7 +78,7 @@ class Span:
         self.close(exc)
 
     def open(self, *, activate: bool = True) -> None:
-        """Start the run; with ``activate`` it becomes the parent of runs started in this context."""
+        """Start the run; ``activate`` makes it the parent of runs started in this context."""
         call_safely(
             self.tracer.builder.start,
             self.run_id,
@@ -104,7 +104,11 @@ class Span:
             self._active.__exit__(None, None, None)
         if error is not None:
             call_safely(
-                self.tracer.builder.fail, self.run_id, error, outputs=self._output, site="trace.fail"
+                self.tracer.builder.fail,
+                self.run_id,
+                error,
+                outputs=self._output,
+                site="trace.fail",
             )
         else:
             call_safely(self.tracer.builder.end, self.run_id, self._output, site="trace.end")
@@ -183,7 +187,7 @@ class Span:
         )
 
     def set_retrieval(self, *, query: str | None = None, documents: Sequence[Any] = ()) -> None:
-        """Record a retrieval: documents as dicts or objects with id/score/source/content/metadata."""
+        """Record a retrieval; documents are dicts or objects with id/score/source/content."""
         docs = [_document(d) for d in documents]
         self.tracer.builder.update(self.run_id, {"retrieval": {"query": query, "documents": docs}})
 
@@ -227,7 +231,9 @@ def trace(
     trace_options = tracer.options_with(
         request_id=request_id or new_id(), tags=tuple(tags or ()), **options
     )
-    return Span(tracer, name, kind, input, None, options=trace_options, metadata=metadata, tags=tags)
+    return Span(
+        tracer, name, kind, input, None, options=trace_options, metadata=metadata, tags=tags
+    )
 
 
 @overload
@@ -373,4 +379,3 @@ def _arguments(
     if len(values) == 1:
         return next(iter(values.values()))
     return values
-

@@ -8,6 +8,7 @@ workers never interleave. Files rotate by size.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -25,7 +26,7 @@ def default_directory() -> Path:
 
 
 class JsonlExporter:
-    """Writes packets to ``<directory>/<prefix>-<start time>-<pid>[-<n>].jsonl``."""
+    """Writes packets to ``<directory>/<prefix>-<start time>-<pid>-<n>.jsonl``."""
 
     def __init__(
         self,
@@ -82,19 +83,16 @@ class JsonlExporter:
         self._close_file()
         self.directory.mkdir(parents=True, exist_ok=True)
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-        suffix = f"-{self._sequence}" if self._sequence else ""
+        path = self.directory / f"{self.prefix}-{stamp}-{os.getpid()}-{self._sequence:04d}.jsonl"
         self._sequence += 1
-        path = self.directory / f"{self.prefix}-{stamp}-{os.getpid()}{suffix}.jsonl"
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         self._path = path
         self._size = os.fstat(self._fd).st_size
 
     def _close_file(self) -> None:
         if self._fd is not None:
-            try:
+            with contextlib.suppress(OSError):
                 os.close(self._fd)
-            except OSError:
-                pass
             self._fd = None
 
     def after_fork(self) -> None:

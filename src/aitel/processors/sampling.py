@@ -11,7 +11,7 @@ from .base import Packet, processing_notes
 
 
 class SamplingProcessor:
-    """Keep ``rate`` of requests, plus every failure and every request slower than ``keep_slower_than_ms``."""
+    """Keep ``rate`` of requests, plus every failure and every request slower than a threshold."""
 
     def __init__(
         self,

@@ -13,10 +13,11 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
+from langchain_core.callbacks import BaseCallbackHandler
+
 from aitel import Tracer, get_tracer
 from aitel._safety import guarded
 from aitel.builder import PacketBuilder, TraceOptions
-from langchain_core.callbacks import BaseCallbackHandler
 
 from ._version import __version__
 from .interpret import INTERPRETER
@@ -197,7 +198,16 @@ class AITelHandler(BaseCallbackHandler):
         self._start(run_id, parent_run_id, "llm", name, prompts, tags, metadata, attrs)
 
     @guarded
-    def on_llm_new_token(self, token: str, *, run_id: UUID, **kwargs: Any) -> None:
+    def on_llm_new_token(
+        self,
+        token: str | list[str | dict[str, Any]],
+        *,
+        chunk: Any = None,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
         self._builder().token(run_id)
 
     @guarded
@@ -290,7 +300,5 @@ class AITelHandler(BaseCallbackHandler):
         self._builder().event(run_id, "retry", data)
 
     @guarded
-    def on_custom_event(
-        self, name: str, data: Any, *, run_id: UUID, **kwargs: Any
-    ) -> None:
+    def on_custom_event(self, name: str, data: Any, *, run_id: UUID, **kwargs: Any) -> None:
         self._builder().event(run_id, name, data)

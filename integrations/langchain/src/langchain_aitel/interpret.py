@@ -15,14 +15,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from aitel.assembly import AssemblyContext
-from aitel.builder import RunRecord
-from aitel.jsonable import register_encoder, safe_str
 from langchain_core.agents import AgentAction, AgentFinish
 from langchain_core.documents import Document
 from langchain_core.messages import BaseMessage, ToolMessage
 from langchain_core.outputs import ChatGeneration, LLMResult
 from langchain_core.prompt_values import ChatPromptValue, StringPromptValue
+
+from aitel.assembly import AssemblyContext
+from aitel.builder import RunRecord
+from aitel.jsonable import register_encoder, safe_str
 
 _ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool"}
 _SCORE_KEYS = ("score", "relevance_score", "similarity_score", "_score", "distance", "_distance")
@@ -45,7 +46,9 @@ def message_to_dict(message: BaseMessage) -> dict[str, Any]:
 
 def document_to_dict(doc: Document) -> dict[str, Any]:
     metadata = doc.metadata or {}
-    score = next((metadata[k] for k in _SCORE_KEYS if isinstance(metadata.get(k), int | float)), None)
+    score = next(
+        (metadata[k] for k in _SCORE_KEYS if isinstance(metadata.get(k), int | float)), None
+    )
     source = next((metadata[k] for k in _SOURCE_KEYS if metadata.get(k)), None)
     doc_id = doc.id or metadata.get("id") or metadata.get("doc_id")
     return {
@@ -108,7 +111,9 @@ class LangChainInterpreter:
         query = record.inputs if isinstance(record.inputs, str) else safe_str(record.inputs)
         docs = record.outputs if isinstance(record.outputs, Sequence) else []
         documents = [
-            ctx.jsonable(document_to_dict(d)) if isinstance(d, Document) else {"content": safe_str(d)}
+            ctx.jsonable(document_to_dict(d))
+            if isinstance(d, Document)
+            else {"content": safe_str(d)}
             for d in docs
         ]
         step["input"] = query
@@ -131,7 +136,8 @@ class LangChainInterpreter:
             batch = record.inputs if isinstance(record.inputs, Sequence) else []
             messages = batch[0] if batch and isinstance(batch[0], Sequence) else []
             llm["messages"] = [
-                ctx.jsonable(message_to_dict(m) if isinstance(m, BaseMessage) else m) for m in messages
+                ctx.jsonable(message_to_dict(m) if isinstance(m, BaseMessage) else m)
+                for m in messages
             ]
         else:
             prompts = record.inputs if isinstance(record.inputs, Sequence) else []
@@ -147,7 +153,9 @@ class LangChainInterpreter:
                 message = generation.message
                 response_metadata = message.response_metadata or {}
                 step["output"] = ctx.jsonable(_text(message.content))
-                llm["tool_calls"] = [ctx.jsonable(_tool_call(c)) for c in getattr(message, "tool_calls", ())]
+                llm["tool_calls"] = [
+                    ctx.jsonable(_tool_call(c)) for c in getattr(message, "tool_calls", ())
+                ]
                 llm["usage"] = _usage_from_message(message)
             else:
                 step["output"] = ctx.jsonable(generation.text)
@@ -157,7 +165,11 @@ class LangChainInterpreter:
         llm["model_name"] = (
             _first_str(response_metadata, ("model_name", "model"))
             or _first_str(generation_info, ("model_name", "model"))
-            or (_first_str(response.llm_output, ("model_name", "model")) if isinstance(response, LLMResult) else None)
+            or (
+                _first_str(response.llm_output, ("model_name", "model"))
+                if isinstance(response, LLMResult)
+                else None
+            )
             or _first_str(metadata, ("ls_model_name",))
             or _first_str(params, _MODEL_PARAM_KEYS)
         )
@@ -165,7 +177,9 @@ class LangChainInterpreter:
             response_metadata, ("finish_reason", "stop_reason", "done_reason")
         ) or _first_str(generation_info, ("finish_reason", "stop_reason"))
         if ctx.options.capture_logprobs:
-            llm["logprobs_tokens"] = _logprobs(response_metadata.get("logprobs") or generation_info.get("logprobs"))
+            llm["logprobs_tokens"] = _logprobs(
+                response_metadata.get("logprobs") or generation_info.get("logprobs")
+            )
         step["llm"] = llm
 
 
@@ -221,7 +235,9 @@ def _usage_from_llm_output(llm_output: Any) -> dict[str, Any] | None:
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": total,
-        "cached_prompt_tokens": _int(details.get("cached_tokens")) if isinstance(details, Mapping) else None,
+        "cached_prompt_tokens": _int(details.get("cached_tokens"))
+        if isinstance(details, Mapping)
+        else None,
     }
 
 

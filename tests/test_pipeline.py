@@ -1,0 +1,278 @@
+"""The export pipeline: batching, flush, shutdown, drops that are counted, fork and exit."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+from collections.abc import Sequence
+
+import orjson
+import pytest
+
+from aitel import EncodedPacket, ExportPipeline, ExportResult, InMemoryExporter, PipelineConfig
+
+
+class GatedExporter:
+    """Blocks each export until the test opens the gate."""
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+        self.batches: list[int] = []
+
+    def export(self, batch: Sequence[EncodedPacket]) -> ExportResult:
+        self.gate.wait(10)
+        self.batches.append(len(batch))
+        return ExportResult.ok(len(batch))
+
+    def force_flush(self, timeout_s: float) -> bool:
+        return True
+
+    def shutdown(self, timeout_s: float) -> None:
+        self.gate.set()
+
+
+def packet(i: int) -> dict:
+    return {"packet_id": f"p{i}", "n": i}
+
+
+def test_flush_delivers_everything_in_batches() -> None:
+    memory = InMemoryExporter()
+    pipeline = ExportPipeline(
+        memory, config=PipelineConfig(max_batch_size=100, schedule_delay_s=60)
+    )
+    for i in range(1050):
+        assert pipeline.submit(packet(i))
+    assert pipeline.flush(10)
+    assert [p["n"] for p in memory.packets] == list(range(1050))
+    stats = pipeline.stats()
+    assert (
+        stats.enqueued == stats.exported == 1050 and stats.dropped == 0 and stats.queue_depth == 0
+    )
+    pipeline.shutdown(5)
+
+
+def test_batches_respect_byte_limit() -> None:
+    seen: list[int] = []
+
+    class Sizes(InMemoryExporter):
+        def export(self, batch):
+            seen.append(sum(len(p.data) for p in batch))
+            return super().export(batch)
+
+    pipeline = ExportPipeline(
+        Sizes(), config=PipelineConfig(max_batch_bytes=10_000, schedule_delay_s=60)
+    )
+    for i in range(50):
+        pipeline.submit({"packet_id": str(i), "blob": "x" * 1000})
+    pipeline.flush(10)
+    assert len(seen) >= 5 and all(size <= 10_000 + 1100 for size in seen)
+    pipeline.shutdown(5)
+
+
+def test_full_queue_drops_are_counted_exactly() -> None:
+    exporter = GatedExporter()
+    pipeline = ExportPipeline(
+        exporter,
+        config=PipelineConfig(max_queue_size=100, max_batch_size=10, schedule_delay_s=0.01),
+    )
+    accepted = sum(pipeline.submit(packet(i)) for i in range(1000))
+    exporter.gate.set()
+    assert pipeline.flush(10)
+    stats = pipeline.stats()
+    assert stats.dropped_queue_full == 1000 - accepted
+    assert stats.exported == accepted == stats.enqueued
+    pipeline.shutdown(5)
+
+
+def test_time_based_batching_exports_without_flush() -> None:
+    memory = InMemoryExporter()
+    pipeline = ExportPipeline(
+        memory, config=PipelineConfig(max_batch_size=1000, schedule_delay_s=0.05)
+    )
+    pipeline.submit(packet(1))
+    deadline = __import__("time").monotonic() + 5
+    while not memory.packets and __import__("time").monotonic() < deadline:
+        threading.Event().wait(0.01)
+    assert [p["n"] for p in memory.packets] == [1]
+    pipeline.shutdown(5)
+
+
+def test_processor_failure_fails_closed_and_is_counted() -> None:
+    class Broken:
+        def process(self, packet):
+            raise RuntimeError("redactor crashed")
+
+    memory = InMemoryExporter()
+    pipeline = ExportPipeline(memory, processors=[Broken()])
+    pipeline.submit(packet(1))
+    pipeline.flush(5)
+    assert memory.packets == []
+    assert pipeline.stats().dropped_processor_error == 1
+    pipeline.shutdown(5)
+
+
+def test_exporter_that_raises_is_contained_and_counted() -> None:
+    class Raising(InMemoryExporter):
+        def export(self, batch):
+            raise OSError("disk on fire")
+
+    pipeline = ExportPipeline(Raising())
+    pipeline.submit(packet(1))
+    pipeline.flush(5)
+    stats = pipeline.stats()
+    assert stats.dropped_export_failed == 1 and stats.export_errors == 1
+    pipeline.shutdown(5)
+
+
+def test_rejected_and_partial_results_are_counted() -> None:
+    class Picky(InMemoryExporter):
+        def export(self, batch):
+            return ExportResult(exported=len(batch) - 1, rejected=1, error="bad packet")
+
+    pipeline = ExportPipeline(Picky())
+    for i in range(3):
+        pipeline.submit(packet(i))
+    pipeline.flush(5)
+    stats = pipeline.stats()
+    assert stats.exported + stats.rejected == 3 and stats.rejected >= 1
+    pipeline.shutdown(5)
+
+
+def test_sampled_out_packets_are_counted() -> None:
+    class DropOdd:
+        def process(self, p):
+            return None if p["n"] % 2 else p
+
+    memory = InMemoryExporter()
+    pipeline = ExportPipeline(memory, processors=[DropOdd()])
+    for i in range(10):
+        pipeline.submit(packet(i))
+    pipeline.flush(5)
+    assert len(memory.packets) == 5 and pipeline.stats().sampled_out == 5
+    pipeline.shutdown(5)
+
+
+def test_flush_is_bounded_when_the_exporter_hangs() -> None:
+    exporter = GatedExporter()
+    pipeline = ExportPipeline(exporter)
+    pipeline.submit(packet(1))
+    assert pipeline.flush(0.2) is False
+    exporter.gate.set()
+    assert pipeline.flush(5) is True
+    pipeline.shutdown(5)
+
+
+def test_shutdown_is_idempotent_and_later_submits_are_counted() -> None:
+    memory = InMemoryExporter()
+    pipeline = ExportPipeline(memory)
+    pipeline.submit(packet(1))
+    assert pipeline.shutdown(5) and pipeline.shutdown(5)
+    assert memory.shut_down and len(memory.packets) == 1
+    assert pipeline.submit(packet(2)) is False
+    assert pipeline.stats().dropped_after_shutdown == 1
+
+
+def test_dead_worker_is_restarted() -> None:
+    memory = InMemoryExporter()
+    pipeline = ExportPipeline(memory)
+    pipeline.submit(packet(1))
+    pipeline.flush(5)
+    pipeline._worker = threading.Thread(target=lambda: None)  # a worker that died
+    pipeline._worker.start()
+    pipeline._worker.join()
+    pipeline.submit(packet(2))
+    assert pipeline.flush(5)
+    assert len(memory.packets) == 2 and pipeline.stats().worker_restarts == 1
+    pipeline.shutdown(5)
+
+
+def _run(code: str, *, send: signal.Signals | None = None) -> subprocess.CompletedProcess[str]:
+    script = textwrap.dedent(code)
+    if send is None:
+        return subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+        )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "ready"
+    proc.send_signal(send)
+    out, err = proc.communicate(timeout=60)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+APP = """
+import sys, time, signal
+import aitel
+from aitel import JsonlExporter, ExportPipeline, PipelineConfig
+pipeline = ExportPipeline(JsonlExporter({dir!r}), config=PipelineConfig(schedule_delay_s=3600, max_batch_size=10_000))
+for i in range(300):
+    pipeline.submit({{"packet_id": str(i)}})
+"""
+
+
+def _lines(directory) -> list[dict]:
+    return [
+        orjson.loads(line)
+        for f in sorted(directory.glob("*.jsonl"))
+        for line in f.read_bytes().splitlines()
+    ]
+
+
+@pytest.mark.parametrize("ending", ["return", "sys.exit(3)"])
+def test_queued_packets_are_written_at_exit(tmp_path, ending: str) -> None:
+    code = APP.format(dir=str(tmp_path)) + ("" if ending == "return" else ending)
+    result = _run(code)
+    assert result.returncode == (0 if ending == "return" else 3), result.stderr
+    assert len(_lines(tmp_path)) == 300
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_queued_packets_are_written_on_signal(tmp_path, sig: signal.Signals) -> None:
+    code = APP.format(dir=str(tmp_path)) + "print('ready', flush=True)\ntime.sleep(60)\n"
+    result = _run(code, send=sig)
+    assert len(_lines(tmp_path)) == 300
+    assert result.returncode == -sig if sig == signal.SIGTERM else result.returncode != 0
+
+
+def test_sigterm_chains_the_previous_handler(tmp_path) -> None:
+    code = (
+        "import signal, sys\nsignal.signal(signal.SIGTERM, lambda s, f: (print('app handler ran', flush=True), sys.exit(7)))\n"
+        + APP.format(dir=str(tmp_path))
+        + "print('ready', flush=True)\ntime.sleep(60)\n"
+    )
+    result = _run(code, send=signal.SIGTERM)
+    assert "app handler ran" in result.stdout
+    assert result.returncode == 7
+    assert len(_lines(tmp_path)) == 300
+
+
+def test_fork_child_exports_its_own_packets_and_no_parent_duplicates(tmp_path) -> None:
+    code = f"""
+import os
+from aitel import JsonlExporter, ExportPipeline, PipelineConfig
+pipeline = ExportPipeline(JsonlExporter({str(tmp_path)!r}), config=PipelineConfig(schedule_delay_s=3600, max_batch_size=10_000))
+for i in range(50):
+    pipeline.submit({{"packet_id": "parent-" + str(i)}})
+pids = []
+for c in range(3):
+    pid = os.fork()
+    if pid == 0:
+        for i in range(20):
+            pipeline.submit({{"packet_id": "child-%d-%d" % (c, i)}})
+        pipeline.shutdown(10)
+        os._exit(0)
+    pids.append(pid)
+for pid in pids:
+    os.waitpid(pid, 0)
+pipeline.shutdown(10)
+"""
+    result = _run(code)
+    assert result.returncode == 0, result.stderr
+    ids = [p["packet_id"] for p in _lines(tmp_path)]
+    assert len(ids) == len(set(ids)) == 50 + 3 * 20
+    assert len(list(tmp_path.glob("*.jsonl"))) == 4  # one file per process

@@ -1,0 +1,186 @@
+"""trace() / step() and @observe: packets for code outside the frameworks."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+import aitel
+from aitel.testing import PacketCapture
+
+
+def test_context_manager_rag_pipeline(aitel_packets: PacketCapture) -> None:
+    """The seed's hand-built RAG service, instrumented with trace() and step()."""
+    with aitel.trace(
+        "rag-query", input={"query": "why is the sky blue?"}, ab_variant="B", session_id="s1"
+    ) as t:
+        with t.step("vector_search", kind="retriever", input="why is the sky blue?") as s:
+            s.set_retrieval(
+                query="why is the sky blue?",
+                documents=[
+                    {
+                        "id": "doc1",
+                        "score": 0.9,
+                        "source": "physics",
+                        "content": "Rayleigh scattering.",
+                    },
+                    {"id": "doc2", "text": "AI observability."},
+                ],
+            )
+        with t.step("llm_generation", kind="llm") as s:
+            s.set_llm(
+                model_name="gpt-4o-mini",
+                prompts=["Context: ..."],
+                prompt_tokens=100,
+                completion_tokens=20,
+                finish_reason="stop",
+            )
+            s.token()
+            s.set_output("Because of Rayleigh scattering.")
+        t.set_output("Because of Rayleigh scattering.")
+    packet = aitel_packets.one()
+    assert packet["request_id"] == t.request_id
+    assert packet["status"] == "SUCCESS"
+    assert packet["pipeline_metadata"]["function_name"] == "rag-query"
+    assert packet["pipeline_metadata"]["ab_variant"] == "B"
+    assert packet["pipeline_metadata"]["session_id"] == "s1"
+    assert packet["pipeline_metadata"]["model_name"] == "gpt-4o-mini"
+    assert packet["payload"] == {
+        "input": {"query": "why is the sky blue?"},
+        "output": "Because of Rayleigh scattering.",
+    }
+    root, search, gen = packet["steps"]
+    assert search["parent_id"] == gen["parent_id"] == root["step_id"]
+    assert search["retrieval"]["documents"] == [
+        {"id": "doc1", "score": 0.9, "source": "physics", "content": "Rayleigh scattering."},
+        {"id": "doc2", "content": "AI observability."},
+    ]
+    assert gen["llm"]["usage"]["total_tokens"] == 120
+    assert gen["llm"]["cost_usd"] == pytest.approx((100 * 0.15 + 20 * 0.6) / 1e6)
+    assert gen["llm"]["streamed"] is True and gen["llm"]["time_to_first_token_ms"] >= 0
+    assert packet["performance"]["llm_calls"] == 1
+
+
+def test_exception_in_step_fails_request_and_reraises(aitel_packets: PacketCapture) -> None:
+    with (
+        pytest.raises(ValueError, match="Simulated API failure"),
+        aitel.trace("job") as t,
+        t.step("call", kind="llm"),
+    ):
+        raise ValueError("Simulated API failure")
+    packet = aitel_packets.one()
+    assert packet["status"] == "FAILURE"
+    assert packet["error_message"] == "Simulated API failure"
+    assert packet["error"]["step_name"] == "call" and packet["error"]["step_kind"] == "llm"
+
+
+def test_observe_like_the_seed_decorator(aitel_packets: PacketCapture) -> None:
+    """The seed's log_ai_context example: success and failure, exception re-raised."""
+
+    @aitel.observe(model_name="example-text-generator-v1.2")
+    def generate_text(prompt: str, max_tokens: int):
+        if "fail" in prompt:
+            raise ValueError("Simulated API failure")
+        out = f"This is a simulated response to the prompt: '{prompt}'"
+        return {"output": out, "tokens_used": len(out.split())}
+
+    assert generate_text(prompt="Tell me a joke.", max_tokens=50)["tokens_used"] == 12
+    with pytest.raises(ValueError, match="Simulated API failure"):
+        generate_text(prompt="Please fail now.", max_tokens=50)
+    ok, failed = aitel_packets.packets()
+    assert ok["status"] == "SUCCESS"
+    assert ok["pipeline_metadata"]["function_name"].endswith("generate_text")
+    assert ok["pipeline_metadata"]["model_name"] == "example-text-generator-v1.2"
+    assert ok["payload"]["input"] == {"prompt": "Tell me a joke.", "max_tokens": 50}
+    assert ok["payload"]["output"]["tokens_used"] == 12
+    assert ok["performance"]["latency_ms"] >= 0
+    assert failed["status"] == "FAILURE" and failed["error_message"] == "Simulated API failure"
+
+
+def test_observe_nests_inside_a_trace(aitel_packets: PacketCapture) -> None:
+    @aitel.observe(kind="tool")
+    def add(a: int, b: int) -> int:
+        return a + b
+
+    @aitel.observe
+    def pipeline(x: int) -> int:
+        return add(x, 1) * 2
+
+    assert pipeline(3) == 8
+    packet = aitel_packets.one()
+    outer, inner = packet["steps"]
+    assert inner["parent_id"] == outer["step_id"] and inner["kind"] == "tool"
+    assert inner["input"] == {"a": 3, "b": 1} and inner["output"] == 4
+    assert packet["payload"] == {"input": 3, "output": 8}
+
+
+async def test_observe_async_functions_concurrently(aitel_packets: PacketCapture) -> None:
+    @aitel.observe
+    async def answer(q: str) -> str:
+        await asyncio.sleep(0)
+        return q.upper()
+
+    results = await asyncio.gather(*[answer(f"q{i}") for i in range(50)])
+    assert results == [f"Q{i}" for i in range(50)]
+    packets = aitel_packets.packets()
+    assert sorted(p["payload"]["output"] for p in packets) == sorted(results)
+    assert all(p["payload"]["output"] == p["payload"]["input"].upper() for p in packets)
+
+
+def test_observe_generator_ends_when_exhausted(aitel_packets: PacketCapture) -> None:
+    @aitel.observe
+    def tokens(n: int):
+        yield from range(n)
+
+    gen = tokens(3)
+    assert aitel_packets.tracer.builder.open_traces() == 0  # nothing until iterated
+    assert list(gen) == [0, 1, 2]
+    packet = aitel_packets.one()
+    assert packet["payload"] == {"input": 3, "output": [0, 1, 2]}
+
+
+def test_observe_generator_error(aitel_packets: PacketCapture) -> None:
+    @aitel.observe
+    def broken():
+        yield 1
+        raise RuntimeError("stream broke")
+
+    with pytest.raises(RuntimeError):
+        list(broken())
+    packet = aitel_packets.one()
+    assert packet["status"] == "FAILURE" and packet["payload"]["output"] == [1]
+
+
+async def test_observe_async_generator(aitel_packets: PacketCapture) -> None:
+    @aitel.observe
+    async def stream(n: int):
+        for i in range(n):
+            yield i
+
+    assert [i async for i in stream(2)] == [0, 1]
+    assert aitel_packets.one()["payload"]["output"] == [0, 1]
+
+
+async def test_async_with_trace(aitel_packets: PacketCapture) -> None:
+    async with aitel.trace("async-job", request_id="req-123") as t:
+        async with t.step("work", kind="tool") as s:
+            s.set_tool(tool_call_id="c1")
+            s.set_output({"ok": True})
+    packet = aitel_packets.one()
+    assert packet["request_id"] == "req-123"
+    assert packet["steps"][1]["tool"] == {
+        "name": "work",
+        "tool_call_id": "c1",
+        "requested_by_step_id": None,
+    }
+
+
+def test_events_and_metadata_on_steps(aitel_packets: PacketCapture) -> None:
+    with aitel.trace("x", metadata={"tenant": "acme"}, tags=["beta"]) as t:
+        t.event("cache_miss", {"key": "k1"})
+        t.set_metadata(region="eu")
+    packet = aitel_packets.one()
+    assert packet["steps"][0]["events"][0]["name"] == "cache_miss"
+    assert packet["pipeline_metadata"]["metadata"] == {"tenant": "acme", "region": "eu"}
+    assert packet["pipeline_metadata"]["tags"] == ["beta"]
