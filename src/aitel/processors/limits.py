@@ -13,7 +13,7 @@ _STRUCTURAL = frozenset(
 
 
 class SizeLimitProcessor:
-    """Cut strings over ``max_value_chars``; shrink more until the packet fits ``max_packet_bytes``."""
+    """Cut strings over ``max_value_chars``; shrink until the packet fits ``max_packet_bytes``."""
 
     def __init__(self, max_value_chars: int = 32_768, max_packet_bytes: int = 1_048_576) -> None:
         self.max_value_chars = max_value_chars
