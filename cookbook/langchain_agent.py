@@ -3,15 +3,15 @@
 Run: python cookbook/langchain_agent.py
 """
 
-import aitel
 import orjson
+from langchain_aitel import AITelHandler
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig, RunnableLambda
 from langchain_core.tools import tool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
-from langchain_aitel import AITelHandler
+import aitel
 
 
 @tool

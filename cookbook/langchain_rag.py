@@ -5,8 +5,8 @@ token usage and cost; streaming with time to first token; per-call metadata.
 Run: python cookbook/langchain_rag.py
 """
 
-import aitel
 import orjson
+from langchain_aitel import AITelHandler
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
@@ -16,7 +16,7 @@ from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import RunnablePassthrough
 
-from langchain_aitel import AITelHandler
+import aitel
 
 
 class HandbookRetriever(BaseRetriever):

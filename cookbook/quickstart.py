@@ -3,13 +3,13 @@
 Run: python cookbook/quickstart.py   (offline; packets go to ./aitel-telemetry or $AITEL_DIR)
 """
 
-import aitel
+from langchain_aitel import AITelHandler
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 
-from langchain_aitel import AITelHandler
+import aitel
 
 model = GenericFakeChatModel(
     messages=iter(

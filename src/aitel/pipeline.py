@@ -9,7 +9,13 @@ everything that is not delivered is counted, never silently lost.
 
 The pipeline flushes at exit and on SIGTERM (chaining the previous handler)
 and re-initialises itself in a forked child (the parent keeps and sends what
-it had queued, the child starts empty).
+it had queued, the child starts empty). In a ``multiprocessing`` child, which
+ends without running ``atexit``, it flushes from a multiprocessing finalizer.
+
+An exporter may offer ``set_deadline(deadline: float | None)`` (a
+``time.monotonic()`` value): ``shutdown`` - and ``flush`` when there is a
+spool - use it so that the exporter stops retrying in time for the rest to be
+spooled or counted within the budget.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import contextlib
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 import weakref
@@ -147,6 +154,8 @@ class ExportPipeline:
         self._materialize = materialize or _as_packet
         self._init_state()
         _register(self)
+        if spool is not None:  # deliver what an earlier run left in the spool without new traffic
+            self._start_worker()
 
     def _init_state(self) -> None:
         self._queue: deque[Any] = deque()
@@ -204,6 +213,17 @@ class ExportPipeline:
     def flush(self, timeout: float = 5.0) -> bool:
         """Deliver (or spool) everything submitted so far; False if ``timeout`` ran out."""
         deadline = time.monotonic() + max(timeout, 0.0)
+        if self.spool is None:
+            return self._flush(deadline)
+        # "flushed" means delivered or spooled: stop retrying early enough to spool the rest
+        self._limit_exporter(deadline - _spool_reserve(timeout))
+        try:
+            return self._flush(deadline)
+        finally:
+            if not self._closed:
+                self._limit_exporter(None)
+
+    def _flush(self, deadline: float) -> bool:
         target = self._enqueued()
         with self._cond:
             self._flush_target = max(self._flush_target, target)
@@ -237,7 +257,8 @@ class ExportPipeline:
             return True
         budget = self.config.shutdown_timeout_s if timeout is None else timeout
         deadline = time.monotonic() + budget
-        flushed = self.flush(budget)
+        self._limit_exporter(deadline - _spool_reserve(budget))
+        flushed = self._flush(deadline)
         with self._cond:
             self._closed = True
             self._stopping = True
@@ -247,6 +268,7 @@ class ExportPipeline:
             worker.join(max(deadline - time.monotonic(), 0.0))
         if self._queue:
             self._drain_inline(deadline)
+        self._count_leftovers()
         try:
             self.exporter.shutdown(max(deadline - time.monotonic(), 0.0))
         except Exception as exc:
@@ -257,6 +279,36 @@ class ExportPipeline:
             except Exception as exc:
                 report_internal_error("spool.close", exc)
         return flushed and not self._queue
+
+    def _limit_exporter(self, deadline: float | None) -> None:
+        """Tell an exporter that supports it when to stop retrying (None: no limit)."""
+        hook = getattr(self.exporter, "set_deadline", None)
+        if callable(hook):
+            try:
+                hook(deadline)
+            except Exception as exc:
+                report_internal_error("exporter.set_deadline", exc)
+
+    def _count_leftovers(self) -> None:
+        """Packets still queued when the shutdown budget ran out are counted, not forgotten."""
+        if not self._queue or not self._export_lock.acquire(blocking=False):
+            return  # the worker is still exporting and owns the queue
+        try:
+            left = 0
+            while self._queue:
+                self._queue.popleft()
+                left += 1
+            with self._drop_lock:
+                self._counters.taken += left
+                self._counters.dropped_after_shutdown += left
+        finally:
+            self._export_lock.release()
+        if left:
+            internal_log.log(
+                logging.WARNING,
+                "shutdown-leftovers",
+                f"aitel: shutdown budget ran out; {left} queued packets dropped",
+            )
 
     def stats(self) -> PipelineStats:
         c = self._counters
@@ -469,6 +521,11 @@ class ExportPipeline:
                 report_internal_error("exporter.after_fork", exc)
 
 
+def _spool_reserve(budget: float) -> float:
+    """The part of a flush/shutdown budget kept for spooling what was not delivered."""
+    return min(1.0, max(budget, 0.0) * 0.2)
+
+
 def _as_packet(item: Any) -> Packet:
     if isinstance(item, dict):
         return item
@@ -535,6 +592,35 @@ def _install_sigterm_handler() -> None:
 def _after_fork_in_child() -> None:
     for pipeline in list(_pipelines):
         pipeline._after_fork_in_child()
+    _flush_at_multiprocessing_exit()
+
+
+class _Anchor:
+    """A weak-referenceable owner for the multiprocessing after-fork hook."""
+
+
+_mp_anchor = _Anchor()
+
+
+def _flush_at_multiprocessing_exit() -> None:
+    """A multiprocessing child ends with ``os._exit``: ``atexit`` never runs, its finalizers do.
+
+    Its finalizer registry is reset after the fork hooks ran, so the finalizer
+    is registered from multiprocessing's own after-fork hook.
+    """
+    util = sys.modules.get("multiprocessing.util")
+    if util is None or not _pipelines:
+        return
+    try:
+        util.register_after_fork(_mp_anchor, _register_mp_finalizer)
+    except Exception as exc:
+        report_internal_error("pipeline.fork", exc)
+
+
+def _register_mp_finalizer(_: object) -> None:
+    util = sys.modules.get("multiprocessing.util")
+    if util is not None:
+        util.Finalize(None, shutdown_all, exitpriority=10)
 
 
 atexit.register(shutdown_all)
