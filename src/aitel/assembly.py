@@ -19,7 +19,7 @@ from typing import Any
 from ._ids import new_id, new_trace_id, trace_id_from_uuid
 from ._version import __version__
 from .builder import RunRecord, TraceOptions, TraceRecord
-from .jsonable import DEFAULT_LIMITS, Limits, safe_str, to_jsonable, truncate_text
+from .jsonable import DEFAULT_LIMITS, Limits, convert_counting, safe_str, to_jsonable, truncate_text
 from .pricing import PricingTable
 from .redaction.keys import is_credential_key
 from .schema import LLM_KINDS, SCHEMA_VERSION
@@ -39,13 +39,17 @@ class AssemblyContext:
     pricing: PricingTable
     limits: Limits = DEFAULT_LIMITS
     logprobs: list[dict[str, Any]] = field(default_factory=list)
+    truncated: int = 0
 
     @property
     def options(self) -> TraceOptions:
         return self.trace.options
 
     def jsonable(self, value: Any) -> Any:
-        return to_jsonable(value, self.limits)
+        """JSON-safe data within the limits; cuts are counted for the packet."""
+        converted, cut = convert_counting(value, self.limits)
+        self.truncated += cut
+        return converted
 
 
 class NeutralInterpreter:
@@ -72,10 +76,18 @@ class NeutralInterpreter:
 NEUTRAL = NeutralInterpreter()
 
 
+_second_prefix: tuple[int, str] = (-1, "")
+
+
 def iso(ns: int) -> str:
     """Unix nanoseconds as ``YYYY-MM-DDTHH:MM:SS.ffffffZ``."""
+    global _second_prefix
     seconds, rest = divmod(ns, 1_000_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{rest // 1000:06d}Z"
+    cached_second, prefix = _second_prefix
+    if cached_second != seconds:
+        prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+        _second_prefix = (seconds, prefix)
+    return f"{prefix}.{rest // 1000:06d}Z"
 
 
 def error_info(error: BaseException | str, record: RunRecord | None) -> dict[str, Any]:
@@ -159,6 +171,12 @@ def build_packet(
         },
         "processing": None,
     }
+    if ctx.truncated:
+        packet["processing"] = {
+            "redactions": {},
+            "truncated_values": ctx.truncated,
+            "sample_rate": None,
+        }
     return packet
 
 

@@ -37,7 +37,7 @@ class Limits:
     """Bounds on the work and output of one conversion."""
 
     max_depth: int = 64
-    max_string_chars: int = 100_000
+    max_string_chars: int = 32_768
     max_items: int = 1_000
 
 
@@ -89,10 +89,16 @@ def safe_str(obj: object) -> str:
 
 def to_jsonable(value: Any, limits: Limits = DEFAULT_LIMITS) -> Any:
     """A JSON-safe copy of ``value``; never raises."""
+    return convert_counting(value, limits)[0]
+
+
+def convert_counting(value: Any, limits: Limits = DEFAULT_LIMITS) -> tuple[Any, int]:
+    """:func:`to_jsonable`, plus how many values were cut to fit ``limits``."""
+    converter = _Converter(limits)
     try:
-        return _Converter(limits).convert(value, 0)
+        return converter.convert(value, 0), converter.cut
     except Exception:  # the last line of defence: a marker, never an exception
-        return f"<unserializable {type(value).__name__}>"
+        return f"<unserializable {type(value).__name__}>", converter.cut
 
 
 def dumps(value: Any) -> bytes:
@@ -121,27 +127,35 @@ def _sanitize(value: Any) -> Any:
 
 
 class _Converter:
-    __slots__ = ("limits", "seen")
+    __slots__ = ("cut", "limits", "seen")
 
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
         self.seen: set[int] = set()
+        self.cut = 0
+
+    def _text(self, value: str) -> str:
+        if len(value) > self.limits.max_string_chars:
+            self.cut += 1
+            return truncate_text(value, self.limits.max_string_chars)
+        return value
 
     def convert(self, value: Any, depth: int) -> Any:
         cls = type(value)
         if cls is str:
-            return truncate_text(value, self.limits.max_string_chars)
+            return self._text(value)
         if value is None or cls is bool or cls is int:
             return value
         if cls is float:
             return value if math.isfinite(value) else None
         if depth >= self.limits.max_depth:
+            self.cut += 1
             return f"<max depth {self.limits.max_depth} reached: {cls.__name__}>"
         encoder = _lookup(cls)
         if encoder is not None:
             return self._nested(value, depth, lambda: encoder(value))
         if isinstance(value, str):
-            return truncate_text(str.__str__(value), self.limits.max_string_chars)
+            return self._text(str.__str__(value))
         if isinstance(value, bool | int):
             return int(value) if not isinstance(value, bool) else bool(value)
         if isinstance(value, float):
@@ -174,6 +188,7 @@ class _Converter:
         for index, (key, item) in enumerate(value.items()):
             if index >= self.limits.max_items:
                 out["…"] = f"[{len(value) - index} more items]"
+                self.cut += 1
                 break
             name = key if isinstance(key, str) else safe_str(key)
             out[truncate_text(name, 1_000)] = self.convert(item, depth + 1)
@@ -185,6 +200,7 @@ class _Converter:
         out = [self.convert(item, depth + 1) for item in items[:limit]]
         if len(items) > limit:
             out.append(f"…[{len(items) - limit} more items]")
+            self.cut += 1
         return out
 
     def _other(self, value: Any, depth: int) -> Any:

@@ -20,6 +20,9 @@ class SizeLimitProcessor:
         self.max_packet_bytes = max_packet_bytes
 
     def process(self, packet: Packet) -> Packet | None:
+        size = len(dumps(packet))
+        if size <= self.max_packet_bytes and size <= self.max_value_chars:
+            return packet  # nothing in it can be too long
         limit = self.max_value_chars
         cut = _truncate(packet, limit)
         while len(dumps(packet)) > self.max_packet_bytes and limit > 64:

@@ -32,7 +32,8 @@ _MODEL_PARAM_KEYS = ("model", "model_name", "model_id", "deployment_name")
 
 
 def message_to_dict(message: BaseMessage) -> dict[str, Any]:
-    role = _ROLES.get(message.type, getattr(message, "role", None) or message.type)
+    kind = message.type
+    role = _ROLES.get(kind) or getattr(message, "role", None) or kind
     out: dict[str, Any] = {"role": role, "content": message.content}
     if message.name:
         out["name"] = message.name
