@@ -14,6 +14,8 @@ from ._version import __version__
 from .builder import PacketBuilder, TraceOptions
 from .config import ConfigError, Settings
 from .exporters import EncodedPacket, Exporter, ExportResult, InMemoryExporter, JsonlExporter
+from .instrument import instrument, instrumented, uninstrument
+from .instrument import instrument_from_env as _instrument_from_env
 from .jsonable import register_encoder
 from .pipeline import ExportPipeline, PipelineConfig, PipelineStats
 from .pricing import ModelPrice, PricingTable
@@ -30,6 +32,9 @@ __all__ = [
     "trace",
     "observe",
     "Span",
+    "instrument",
+    "uninstrument",
+    "instrumented",
     # configure
     "configure",
     "get_tracer",
@@ -75,3 +80,6 @@ def __getattr__(name: str) -> Any:
             ) from exc
         return AITelHandler
     raise AttributeError(f"module 'aitel' has no attribute {name!r}")
+
+
+_instrument_from_env()  # AITEL_TRACING=true: trace every run of the installed integrations

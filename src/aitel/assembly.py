@@ -134,7 +134,7 @@ def build_packet(
     steps: list[dict[str, Any]] = []
     by_id: dict[str, dict[str, Any]] = {}
     for record in trace.records:
-        step = _step(record, ctx, interpreter, request_end)
+        step = _step(record, ctx, record.interpreter or interpreter, request_end)
         steps.append(step)
         by_id[step["step_id"]] = step
     _link_tool_calls(steps)

@@ -14,8 +14,10 @@ trace's root run ends or fails, the trace is handed to the sink as a
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from contextvars import ContextVar
@@ -69,6 +71,7 @@ class RunRecord:
         "events",
         "first_token_ns",
         "inputs",
+        "interpreter",
         "kind",
         "metadata",
         "name",
@@ -108,6 +111,8 @@ class RunRecord:
         self.first_token_ns: int | None = None
         self.chunks = 0
         self.events: list[tuple[str, int, Any]] | None = None
+        # set when the run comes from another framework than its trace's root
+        self.interpreter: Interpreter | None = None
 
     def set_attrs(self, attrs: dict[str, Any] | None) -> None:
         if attrs:
@@ -181,6 +186,18 @@ class PacketBuilder:
         self._stale_after_ns = int(stale_after_s * 1e9)
         self._max_open_traces = max_open_traces
         self.stats = BuilderStats()
+        _builders.add(self)
+
+    def _after_fork_in_child(self) -> None:
+        """A forked child starts with no open requests: the parent owns and ends them.
+
+        Runs the child starts under a run of the parent (a context variable
+        copied by the fork) then begin packets of their own.
+        """
+        self._lock = threading.Lock()
+        self._runs = {}
+        self._traces = OrderedDict()
+        self._finished = OrderedDict()
 
     # -- events (hot path) -------------------------------------------------
 
@@ -217,6 +234,8 @@ class PacketBuilder:
                 record = RunRecord(
                     run_id, parent.run_id, kind_value, name, inputs, tags, metadata, attrs, trace
                 )
+                if interpreter is not None and interpreter is not trace.interpreter:
+                    record.interpreter = interpreter
             else:
                 trace = TraceRecord(options, interpreter)
                 record = RunRecord(
@@ -389,6 +408,18 @@ class PacketBuilder:
     def _emit(self, trace: TraceRecord) -> None:
         self.stats.traces_finished += 1
         self._sink(trace)
+
+
+_builders: weakref.WeakSet[PacketBuilder] = weakref.WeakSet()
+
+
+def _builders_after_fork_in_child() -> None:
+    for builder in list(_builders):
+        builder._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_builders_after_fork_in_child)
 
 
 class ActiveRun:

@@ -133,6 +133,7 @@ class _Counters:
         self.dropped_processor_error = 0
         self.dropped_export_failed = 0
         self.dropped_spool_full = 0
+        self.abandoned = 0  # taken off the queue by shutdown (counted as dropped_after_shutdown)
 
 
 class ExportPipeline:
@@ -216,7 +217,7 @@ class ExportPipeline:
         if self.spool is None:
             return self._flush(deadline)
         # "flushed" means delivered or spooled: stop retrying early enough to spool the rest
-        self._limit_exporter(deadline - _spool_reserve(timeout))
+        self._limit_exporter(deadline - self._spool_reserve(timeout))
         try:
             return self._flush(deadline)
         finally:
@@ -257,18 +258,23 @@ class ExportPipeline:
             return True
         budget = self.config.shutdown_timeout_s if timeout is None else timeout
         deadline = time.monotonic() + budget
-        self._limit_exporter(deadline - _spool_reserve(budget))
-        flushed = self._flush(deadline)
+        # the last moments are kept for the batch in hand to be spooled (or counted)
+        settle = deadline - min(0.25, budget * 0.05)
+        self._limit_exporter(settle - self._spool_reserve(budget))
+        flushed = self._flush(settle)
         with self._cond:
             self._closed = True
             self._stopping = True
             self._cond.notify_all()
         worker = self._worker
-        if worker is not None and worker is not threading.current_thread():
+        current = threading.current_thread()
+        if worker is not None and worker is not current:
+            worker.join(max(settle - time.monotonic(), 0.0))
+        if self._queue and (worker is None or not worker.is_alive()):
+            self._drain_inline(settle)
+        self._abandon_queue()
+        if worker is not None and worker is not current:
             worker.join(max(deadline - time.monotonic(), 0.0))
-        if self._queue:
-            self._drain_inline(deadline)
-        self._count_leftovers()
         try:
             self.exporter.shutdown(max(deadline - time.monotonic(), 0.0))
         except Exception as exc:
@@ -280,6 +286,12 @@ class ExportPipeline:
                 report_internal_error("spool.close", exc)
         return flushed and not self._queue
 
+    def _spool_reserve(self, budget: float) -> float:
+        """The part of a flush/shutdown budget kept for spooling what was not delivered."""
+        if self.spool is None:
+            return 0.0
+        return min(2.0, max(budget, 0.0) / 3)
+
     def _limit_exporter(self, deadline: float | None) -> None:
         """Tell an exporter that supports it when to stop retrying (None: no limit)."""
         hook = getattr(self.exporter, "set_deadline", None)
@@ -289,26 +301,29 @@ class ExportPipeline:
             except Exception as exc:
                 report_internal_error("exporter.set_deadline", exc)
 
-    def _count_leftovers(self) -> None:
-        """Packets still queued when the shutdown budget ran out are counted, not forgotten."""
-        if not self._queue or not self._export_lock.acquire(blocking=False):
-            return  # the worker is still exporting and owns the queue
-        try:
-            left = 0
-            while self._queue:
+    def _abandon_queue(self) -> None:
+        """Packets still queued when the shutdown budget ran out are counted, not forgotten.
+
+        Safe while the worker runs: each item is popped by exactly one thread, and
+        this side has its own counter.
+        """
+        left = 0
+        while True:
+            try:
                 self._queue.popleft()
-                left += 1
-            with self._drop_lock:
-                self._counters.taken += left
-                self._counters.dropped_after_shutdown += left
-        finally:
-            self._export_lock.release()
-        if left:
-            internal_log.log(
-                logging.WARNING,
-                "shutdown-leftovers",
-                f"aitel: shutdown budget ran out; {left} queued packets dropped",
-            )
+            except IndexError:
+                break
+            left += 1
+        if not left:
+            return
+        with self._drop_lock:
+            self._counters.abandoned += left
+            self._counters.dropped_after_shutdown += left
+        internal_log.log(
+            logging.WARNING,
+            "shutdown-leftovers",
+            f"aitel: shutdown budget ran out; {left} queued packets dropped",
+        )
 
     def stats(self) -> PipelineStats:
         c = self._counters
@@ -340,10 +355,10 @@ class ExportPipeline:
     # -- worker side ----------------------------------------------------------
 
     def _enqueued(self) -> int:
-        return self._counters.taken + len(self._queue)
+        return self._counters.taken + self._counters.abandoned + len(self._queue)
 
     def _finished(self) -> int:
-        return self._counters.taken - self._counters.in_flight
+        return self._counters.taken + self._counters.abandoned - self._counters.in_flight
 
     def _export_due(self) -> bool:
         return (
@@ -521,11 +536,6 @@ class ExportPipeline:
                 report_internal_error("exporter.after_fork", exc)
 
 
-def _spool_reserve(budget: float) -> float:
-    """The part of a flush/shutdown budget kept for spooling what was not delivered."""
-    return min(1.0, max(budget, 0.0) * 0.2)
-
-
 def _as_packet(item: Any) -> Packet:
     if isinstance(item, dict):
         return item
@@ -543,6 +553,20 @@ _sigterm_installed = False
 def _register(pipeline: ExportPipeline) -> None:
     _pipelines.add(pipeline)
     _install_sigterm_handler()
+    _flush_at_exit_of_multiprocessing_child()
+
+
+_mp_child_finalizer = False
+
+
+def _flush_at_exit_of_multiprocessing_child() -> None:
+    """In a forkserver or spawn child, which may end without ``atexit``, flush from a finalizer."""
+    global _mp_child_finalizer
+    mp = sys.modules.get("multiprocessing")
+    if _mp_child_finalizer or mp is None or mp.parent_process() is None:
+        return
+    _mp_child_finalizer = True
+    _register_mp_finalizer(None)
 
 
 def add_exit_hook(hook: Callable[[], None]) -> None:
@@ -590,6 +614,8 @@ def _install_sigterm_handler() -> None:
 
 
 def _after_fork_in_child() -> None:
+    global _mp_child_finalizer
+    _mp_child_finalizer = False
     for pipeline in list(_pipelines):
         pipeline._after_fork_in_child()
     _flush_at_multiprocessing_exit()

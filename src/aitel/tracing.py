@@ -226,7 +226,7 @@ def trace(
     """
     active = active_run()
     tracer = tracer or get_tracer()
-    if active is not None and active[0] is tracer.builder:
+    if active is not None and active[0] is tracer.builder and tracer.builder.is_open(active[1]):
         return Span(tracer, name, kind, input, str(active[1]), metadata=metadata, tags=tags)
     trace_options = tracer.options_with(
         request_id=request_id or new_id(), tags=tuple(tags or ()), **options

@@ -22,7 +22,27 @@ from aitel.builder import PacketBuilder, TraceOptions
 from ._version import __version__
 from .interpret import INTERPRETER
 
-_CONTROL_FLOW = frozenset({"GraphInterrupt", "NodeInterrupt", "ParentCommand", "GraphBubbleUp"})
+# LangGraph unwinds runs with exceptions that are not failures: ``interrupt()``
+# waiting for input (GraphInterrupt, NodeInterrupt), a ``Command`` addressed
+# to the parent graph (ParentCommand), a run drained at a step boundary
+# (GraphDrained). All derive from GraphBubbleUp; they are matched by class
+# name along the MRO, so that langgraph is never imported.
+_CONTROL_FLOW = frozenset(
+    {"GraphBubbleUp", "GraphInterrupt", "NodeInterrupt", "ParentCommand", "GraphDrained"}
+)
+
+
+def control_flow(error: BaseException) -> str | None:
+    """The name of the signal when ``error`` is control flow rather than a failure.
+
+    LangGraph's interrupts and commands, and ``GeneratorExit`` (the consumer
+    of a stream stopped reading it).
+    """
+    if isinstance(error, GeneratorExit):
+        return "GeneratorExit"
+    if any(cls.__name__ in _CONTROL_FLOW for cls in type(error).__mro__):
+        return type(error).__name__
+    return None
 
 
 def _name(serialized: dict[str, Any] | None, kwargs: dict[str, Any], default: str) -> str:
@@ -158,10 +178,18 @@ class AITelHandler(BaseCallbackHandler):
 
     @guarded
     def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        if type(error).__name__ in _CONTROL_FLOW:
-            self._builder().end(run_id, None, attrs={"control_flow": type(error).__name__})
-        else:
-            self._builder().fail(run_id, error)
+        self._error(run_id, error)
+
+    def _error(self, run_id: UUID, error: BaseException, outputs: Any = None) -> None:
+        """A failure, or the end of a run unwound by control flow (with what it carried)."""
+        signal = control_flow(error)
+        builder = self._builder()
+        if signal is None:
+            builder.fail(run_id, error, outputs=outputs)
+            return
+        if error.args:  # the interrupts, the Command, the drain reason
+            builder.event(run_id, signal, error.args[0])
+        builder.end(run_id, outputs, attrs={"control_flow": signal})
 
     # -- models ----------------------------------------------------------------
 
@@ -216,7 +244,7 @@ class AITelHandler(BaseCallbackHandler):
 
     @guarded
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        self._builder().fail(run_id, error, outputs=kwargs.get("response"))
+        self._error(run_id, error, kwargs.get("response"))
 
     # -- tools -------------------------------------------------------------------
 
@@ -244,10 +272,7 @@ class AITelHandler(BaseCallbackHandler):
 
     @guarded
     def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        if type(error).__name__ in _CONTROL_FLOW:
-            self._builder().end(run_id, None, attrs={"control_flow": type(error).__name__})
-        else:
-            self._builder().fail(run_id, error)
+        self._error(run_id, error)
 
     # -- retrievers ----------------------------------------------------------------
 
@@ -272,7 +297,7 @@ class AITelHandler(BaseCallbackHandler):
 
     @guarded
     def on_retriever_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        self._builder().fail(run_id, error)
+        self._error(run_id, error)
 
     # -- agents, retries, custom events --------------------------------------------
 
