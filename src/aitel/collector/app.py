@@ -1,0 +1,271 @@
+"""The collector's HTTP API (Starlette).
+
+``POST /v1/packets``
+    Body: a JSON array of packets (or one packet), plain or
+    ``Content-Encoding: gzip``. Needs ``Authorization: Bearer <token>`` when the
+    collector has a token (401 otherwise). Each packet is validated against
+    :class:`aitel.schema.ContextPacket`; valid ones are stored once per
+    ``packet_id``. The answer comes after the commit::
+
+        200 {"accepted": 3, "duplicates": 1, "rejected": []}
+        207 {"accepted": 2, "duplicates": 0,
+             "rejected": [{"index": 1, "packet_id": "...", "reason": "..."}]}
+        400 {"error": "...", "accepted": 0, "rejected": [...]}   # nothing valid
+        413 body too large        415 unknown Content-Encoding
+        429 write queue full (Retry-After)    503 storage failed (Retry-After)
+
+    ``accepted`` counts stored packets including ``duplicates`` (already stored).
+
+``GET /healthz``
+    ``{"status": "ok", "packets": <stored>, ...counters}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import threading
+import zlib
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ..schema import ContextPacket
+from .store import PacketStore, StoreBusy, StoreClosed
+
+PACKETS_PATH = "/v1/packets"
+
+
+@dataclass(frozen=True)
+class CollectorConfig:
+    """Everything ``aitel collect`` can be told."""
+
+    store: str = "aitel.db"
+    token: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 4319
+    max_body_bytes: int = 64 * 1024 * 1024
+    """Largest request body accepted, compressed or not (413 above)."""
+    max_decoded_bytes: int = 256 * 1024 * 1024
+    """Largest body after gzip decoding (413 above)."""
+    max_pending_batches: int = 64
+    """Batches waiting for the writer before requests get 429."""
+    retry_after_s: int = 1
+    synchronous: str = "FULL"
+    log_level: str = "warning"
+
+
+@dataclass
+class CollectorCounters:
+    requests: int = 0
+    batches_stored: int = 0
+    packets_received: int = 0
+    packets_stored: int = 0
+    duplicates: int = 0
+    rejected_packets: int = 0
+    unauthorized: int = 0
+    throttled: int = 0
+    too_large: int = 0
+    bad_requests: int = 0
+    storage_errors: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, **deltas: int) -> None:
+        with self._lock:
+            for name, delta in deltas.items():
+                setattr(self, name, getattr(self, name) + delta)
+
+    def as_dict(self) -> dict[str, int]:
+        with self._lock:
+            return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def create_app(config: CollectorConfig, store: PacketStore | None = None) -> Starlette:
+    """The ASGI app. It opens ``config.store`` at startup unless given a running ``store``."""
+    owned = store is None
+    packet_store = store or PacketStore(
+        config.store,
+        max_pending_batches=config.max_pending_batches,
+        synchronous=config.synchronous,
+    )
+    counters = CollectorCounters()
+    expected = f"Bearer {config.token}".encode() if config.token else None
+    retry_after = {"Retry-After": str(config.retry_after_s)}
+
+    async def ingest(request: Request) -> Response:
+        counters.add(requests=1)
+        if expected is not None:
+            given = request.headers.get("authorization", "").encode()
+            if not hmac.compare_digest(given, expected):
+                counters.add(unauthorized=1)
+                return JSONResponse(
+                    {"error": "missing or invalid bearer token"},
+                    status_code=401,
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+        if packet_store.queue_depth >= packet_store.max_pending_batches:
+            counters.add(throttled=1)
+            return JSONResponse({"error": "write queue full"}, status_code=429, headers=retry_after)
+        encoding = request.headers.get("content-encoding", "identity").strip().lower()
+        if encoding not in {"identity", "gzip", ""}:
+            counters.add(bad_requests=1)
+            return JSONResponse(
+                {"error": f"unsupported Content-Encoding {encoding!r}"}, status_code=415
+            )
+        try:
+            raw = await _read_body(request, config.max_body_bytes)
+            if encoding == "gzip":
+                raw = _gunzip(raw, config.max_decoded_bytes)
+        except _TooLarge as exc:
+            counters.add(too_large=1)
+            return JSONResponse({"error": str(exc)}, status_code=413)
+        except zlib.error as exc:
+            counters.add(bad_requests=1)
+            return JSONResponse({"error": f"body is not valid gzip: {exc}"}, status_code=400)
+
+        checked = await run_in_threadpool(_check_batch, raw)
+        if isinstance(checked, str):
+            counters.add(bad_requests=1)
+            return JSONResponse({"error": checked}, status_code=400)
+        rows, rejected = checked
+        counters.add(packets_received=len(rows) + len(rejected), rejected_packets=len(rejected))
+        if not rows:
+            reason = "no valid packets" if rejected else "empty batch"
+            status = 400 if rejected else 200
+            return JSONResponse(
+                {"error": reason, "accepted": 0, "duplicates": 0, "rejected": rejected}
+                if rejected
+                else {"accepted": 0, "duplicates": 0, "rejected": []},
+                status_code=status,
+            )
+        try:
+            future = packet_store.submit(rows)
+        except StoreBusy:
+            counters.add(throttled=1)
+            return JSONResponse({"error": "write queue full"}, status_code=429, headers=retry_after)
+        except StoreClosed:
+            return JSONResponse({"error": "shutting down"}, status_code=503, headers=retry_after)
+        try:
+            result = await asyncio.wrap_future(future)
+        except Exception as exc:
+            counters.add(storage_errors=1)
+            return JSONResponse(
+                {"error": f"storage failed: {type(exc).__name__}: {exc}"},
+                status_code=503,
+                headers=retry_after,
+            )
+        counters.add(
+            batches_stored=1, packets_stored=result.inserted, duplicates=result.duplicates
+        )
+        body = {"accepted": len(rows), "duplicates": result.duplicates, "rejected": rejected}
+        return JSONResponse(body, status_code=207 if rejected else 200)
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse(
+            {
+                "status": "ok",
+                "packets": packet_store.count,
+                "queue_depth": packet_store.queue_depth,
+                "write_errors": packet_store.write_errors,
+                **counters.as_dict(),
+            }
+        )
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if owned:
+            packet_store.start()
+        try:
+            yield
+        finally:
+            if owned:
+                await run_in_threadpool(packet_store.close)
+
+    app = Starlette(
+        routes=[
+            Route(PACKETS_PATH, ingest, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.store = packet_store
+    app.state.counters = counters
+    return app
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _TooLarge(f"body of {declared} bytes is over the {limit}-byte limit")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _TooLarge(f"body is over the {limit}-byte limit")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _gunzip(data: bytes, limit: int) -> bytes:
+    decoder = zlib.decompressobj(wbits=47)  # gzip or zlib header
+    out = decoder.decompress(data, limit + 1)
+    if len(out) > limit or decoder.unconsumed_tail:
+        raise _TooLarge(f"decoded body is over the {limit}-byte limit")
+    return out + decoder.flush()
+
+
+Checked = tuple[list[tuple[str, bytes]], list[dict[str, Any]]]
+
+
+def _check_batch(raw: bytes) -> Checked | str:
+    """Valid rows ``(packet_id, JSON bytes)`` and per-packet rejections, or an error message."""
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return f"body is not JSON: {exc}"
+    items = data if isinstance(data, list) else [data]
+    rows: list[tuple[str, bytes]] = []
+    rejected: list[dict[str, Any]] = []
+    for index, item in enumerate(items):
+        packet_id = item.get("packet_id") if isinstance(item, dict) else None
+        reason = _invalid(item)
+        if reason is not None:
+            rejected.append({"index": index, "packet_id": packet_id, "reason": reason})
+            continue
+        rows.append((str(packet_id), orjson.dumps(item)))
+    return rows, rejected
+
+
+def _invalid(
+    item: Any, validate: Callable[[Any], Any] = ContextPacket.model_validate
+) -> str | None:
+    if not isinstance(item, dict):
+        return f"expected a JSON object, got {type(item).__name__}"
+    packet_id = item.get("packet_id")
+    if not isinstance(packet_id, str) or not packet_id:
+        return "packet_id: missing or not a non-empty string"
+    try:
+        validate(item)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        parts = [
+            f"{'.'.join(str(p) for p in error['loc']) or '<packet>'}: {error['msg']}"
+            for error in errors[:3]
+        ]
+        more = f" (+{len(errors) - 3} more)" if len(errors) > 3 else ""
+        return "; ".join(parts) + more
+    return None

@@ -1,0 +1,331 @@
+"""Batches of packets to an HTTP collector (``aitel collect`` or your own endpoint).
+
+Wire format
+-----------
+``POST <endpoint>`` with ``Content-Type: application/json`` (gzip-compressed
+above 1 KiB) and ``Authorization: Bearer <token>``. The body is a JSON array of
+packets, made by joining the bytes each packet was encoded to once::
+
+    [{"packet_id": "...", ...},{"packet_id": "...", ...}]
+
+Answers
+-------
+* ``2xx`` - stored. A JSON body ``{"accepted": n, "duplicates": d,
+  "rejected": [{"index": i, "packet_id": "...", "reason": "..."}]}`` (status
+  200 or 207) reports a *partial success*: the listed packets were refused for
+  good (counted as rejected, with their reasons), the rest were stored.
+  Nothing is retried.
+* ``413`` - the batch is too large: it is split in halves and each half is
+  sent again (a single packet that is still too large is rejected).
+* ``400 401 403 404`` and other 4xx except 408/413/429 - rejected for good,
+  logged (rate-limited) with the server's message, never retried.
+* ``408 429 502 503 504`` and connection errors - retried with backoff and
+  jitter, honouring ``Retry-After``; when the retry budget runs out the batch
+  is returned as transient (the pipeline spools it, or counts it dropped).
+* Other statuses (500, 501, ...) - transient without immediate retries.
+
+After a batch fails transiently the endpoint is treated as down for a
+cool-down period (1 s doubling to 30 s, or the server's ``Retry-After``):
+batches are handed back at once instead of waiting on a dead endpoint, so the
+spool absorbs an outage at disk speed and memory stays bounded. The first
+batch after the cool-down is a single probe attempt.
+
+Every packet carries a unique ``packet_id``; delivery is at-least-once and
+the collector deduplicates, which makes the stored result exactly-once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import ssl
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from .._safety import internal_log, report_internal_error
+from ..config import ConfigError, Settings
+from .base import EncodedPacket, ExportResult
+from .http_transport import HttpOutcome, HttpSender
+from .retry import Interrupt, RetryPolicy, is_rejection
+
+JSON_CONTENT_TYPE = "application/json"
+TOKEN_ENV = "AITEL_TOKEN"
+
+
+@dataclass(frozen=True, slots=True)
+class HttpExporterStats:
+    """Counters of one exporter (this process)."""
+
+    requests: int
+    batches: int
+    packets_sent: int
+    packets_rejected: int
+    packets_transient: int
+    splits: int
+    retries: int
+    short_circuited: int
+    bytes_sent: int
+    last_error: str | None
+
+
+class HttpExporter:
+    """Sends batches as JSON arrays; never raises (see the module docstring for the protocol).
+
+    ``token`` defaults to ``AITEL_TOKEN``. ``retry`` is the per-batch
+    :class:`RetryPolicy`; ``cooldown_s``/``max_cooldown_s`` bound how long an
+    endpoint that just failed is skipped. ``transport`` takes any
+    ``httpx.BaseTransport`` (``httpx.MockTransport`` in tests).
+    """
+
+    def __init__(
+        self,
+        endpoint: str,
+        *,
+        token: str | None = None,
+        timeout_s: float = 10.0,
+        retry: RetryPolicy | None = None,
+        gzip: bool = True,
+        verify: bool | ssl.SSLContext = True,
+        headers: Mapping[str, str] | None = None,
+        transport: Any = None,
+        cooldown_s: float = 1.0,
+        max_cooldown_s: float = 30.0,
+    ) -> None:
+        if not endpoint:
+            raise ConfigError("the http exporter needs an endpoint (AITEL_ENDPOINT)")
+        self.endpoint = endpoint
+        self.policy = retry or RetryPolicy()
+        self.cooldown_s = cooldown_s
+        self.max_cooldown_s = max_cooldown_s
+        self.sender = HttpSender(
+            endpoint,
+            token=token if token is not None else os.environ.get(TOKEN_ENV),
+            timeout_s=timeout_s,
+            gzip=gzip,
+            verify=verify,
+            headers=headers,
+            transport=transport,
+        )
+        self._init_state()
+
+    def _init_state(self) -> None:
+        self._interrupt = Interrupt()
+        self._lock = threading.Lock()
+        self._closed = False
+        self._failures = 0
+        self._down_until = 0.0
+        self._counts: dict[str, int] = dict.fromkeys(
+            (
+                "requests",
+                "batches",
+                "packets_sent",
+                "packets_rejected",
+                "packets_transient",
+                "splits",
+                "retries",
+                "short_circuited",
+                "bytes_sent",
+            ),
+            0,
+        )
+        self._last_error: str | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> HttpExporter:
+        """``AITEL_ENDPOINT`` and ``AITEL_TOKEN``."""
+        if not settings.endpoint:
+            raise ConfigError("AITEL_EXPORTER=http needs AITEL_ENDPOINT (the collector URL)")
+        return cls(settings.endpoint, token=settings.token)
+
+    # -- Exporter protocol ---------------------------------------------------------
+
+    def export(self, batch: Sequence[EncodedPacket]) -> ExportResult:
+        if not batch:
+            return ExportResult.ok(0)
+        try:
+            return self._export(list(batch))
+        except Exception as exc:  # the exporter contract: never raise
+            report_internal_error("exporter.http", exc)
+            return ExportResult.transient(batch, f"{type(exc).__name__}: {exc}")
+
+    def force_flush(self, timeout_s: float) -> bool:
+        """Nothing is buffered here: every ``export`` call finishes before returning."""
+        return not self._closed
+
+    def shutdown(self, timeout_s: float) -> None:
+        """Stop retrying at once, hand anything in flight back as transient, close the client."""
+        self._closed = True
+        self._interrupt.stop()
+        if self.sender.in_flight == 0:
+            self.sender.close()
+
+    def set_deadline(self, deadline: float | None) -> None:
+        """Give up retries and waits at ``deadline`` (``time.monotonic()``); None removes it.
+
+        The pipeline sets this during ``flush``/``shutdown`` so that they end
+        within their budget even when the collector accepts connections and
+        never answers.
+        """
+        self._interrupt.set_deadline(deadline)
+
+    def after_fork(self) -> None:
+        """Called by the pipeline in a forked child: new client, fresh state."""
+        self._init_state()
+        self.sender.after_fork()
+
+    def stats(self) -> HttpExporterStats:
+        c = self._counts
+        return HttpExporterStats(**c, last_error=self._last_error)
+
+    # -- sending -------------------------------------------------------------------------
+
+    def _export(self, batch: list[EncodedPacket]) -> ExportResult:
+        self._counts["batches"] += 1
+        if self._closed:
+            return self._transient(batch, "exporter is shut down")
+        if self._interrupt.stopped:
+            return self._transient(batch, "not sent: flush/shutdown deadline reached")
+        now = time.monotonic()
+        with self._lock:
+            down_until = self._down_until
+            probing = self._failures > 0
+        if now < down_until:
+            self._counts["short_circuited"] += len(batch)
+            return self._transient(
+                batch,
+                f"endpoint down, next attempt in {down_until - now:.1f}s: {self._last_error}",
+                retry_after_s=down_until - now,
+            )
+        policy = self.policy.single_attempt() if probing else self.policy
+        return self._send(batch, policy)
+
+    def _send(self, batch: list[EncodedPacket], policy: RetryPolicy) -> ExportResult:
+        body = b"[" + b",".join(packet.data for packet in batch) + b"]"
+        outcome = self.sender.send(
+            body, content_type=JSON_CONTENT_TYPE, policy=policy, interrupt=self._interrupt
+        )
+        c = self._counts
+        c["requests"] += outcome.attempts
+        c["retries"] += outcome.attempts - 1
+        c["bytes_sent"] += len(body) * outcome.attempts
+        if outcome.ok:
+            self._mark_up()
+            return self._accepted(batch, outcome)
+        if outcome.status == 413:
+            self._mark_up()
+            return self._split(batch, outcome)
+        if is_rejection(outcome.status):
+            self._mark_up()
+            return self._rejected(batch, outcome)
+        if not outcome.interrupted:
+            self._mark_down(outcome.retry_after_s)
+        message = outcome.describe()
+        self._last_error = message
+        return self._transient(batch, message, retry_after_s=outcome.retry_after_s)
+
+    def _split(self, batch: list[EncodedPacket], outcome: HttpOutcome) -> ExportResult:
+        if len(batch) == 1:
+            size = len(batch[0].data)
+            reason = f"{batch[0].packet_id}: larger than the collector accepts ({size} bytes)"
+            return self._refuse(batch, outcome, [reason], rejected=1)
+        self._counts["splits"] += 1
+        middle = len(batch) // 2
+        left = self._send(batch[:middle], self.policy)
+        right = self._send(batch[middle:], self.policy)
+        return _merge(left, right)
+
+    def _accepted(self, batch: list[EncodedPacket], outcome: HttpOutcome) -> ExportResult:
+        reasons = _rejections(batch, outcome.body)
+        if not reasons:
+            self._counts["packets_sent"] += len(batch)
+            return ExportResult.ok(len(batch))
+        rejected = len(reasons)
+        self._counts["packets_sent"] += len(batch) - rejected
+        self._counts["packets_rejected"] += rejected
+        return ExportResult(
+            exported=len(batch) - rejected,
+            rejected=rejected,
+            error=f"HTTP {outcome.status}: {rejected} of {len(batch)} packets rejected",
+            rejections=tuple(reasons),
+        )
+
+    def _rejected(self, batch: list[EncodedPacket], outcome: HttpOutcome) -> ExportResult:
+        reasons = _rejections(batch, outcome.body)
+        return self._refuse(batch, outcome, reasons, rejected=len(batch))
+
+    def _refuse(
+        self, batch: list[EncodedPacket], outcome: HttpOutcome, reasons: list[str], rejected: int
+    ) -> ExportResult:
+        message = outcome.describe()
+        self._last_error = message
+        self._counts["packets_rejected"] += rejected
+        internal_log.log(
+            logging.WARNING,
+            f"http-rejected-{outcome.status}",
+            f"aitel: {self.endpoint} rejected {rejected} packets ({message}); not retried",
+        )
+        return ExportResult(
+            exported=0, rejected=rejected, error=message, rejections=tuple(reasons)
+        )
+
+    def _transient(
+        self, batch: list[EncodedPacket], message: str, retry_after_s: float | None = None
+    ) -> ExportResult:
+        self._counts["packets_transient"] += len(batch)
+        return ExportResult.transient(batch, message, retry_after_s)
+
+    def _mark_up(self) -> None:
+        with self._lock:
+            self._failures = 0
+            self._down_until = 0.0
+
+    def _mark_down(self, retry_after_s: float | None) -> None:
+        with self._lock:
+            self._failures += 1
+            backoff = self.cooldown_s * 2.0 ** min(self._failures - 1, 30)
+            cooldown = min(backoff, self.max_cooldown_s)
+            self._down_until = time.monotonic() + max(cooldown, retry_after_s or 0.0)
+
+
+def _rejections(batch: list[EncodedPacket], body: bytes) -> list[str]:
+    """``packet_id: reason`` for each packet of ``batch`` the response body lists as rejected."""
+    if not body or not body.lstrip().startswith(b"{"):
+        return []
+    try:
+        data = orjson.loads(body)
+    except ValueError:
+        return []
+    entries = data.get("rejected") if isinstance(data, dict) else None
+    if not isinstance(entries, list):
+        return []
+    by_id = {packet.packet_id: index for index, packet in enumerate(batch)}
+    seen: set[int] = set()
+    reasons: list[str] = []
+    for entry in entries:
+        if not isinstance(entry, dict):
+            continue
+        index = entry.get("index")
+        if not (isinstance(index, int) and 0 <= index < len(batch)):
+            index = by_id.get(str(entry.get("packet_id")))
+        if index is None or index in seen:
+            continue
+        seen.add(index)
+        reasons.append(f"{batch[index].packet_id}: {entry.get('reason', 'rejected')}")
+    return reasons
+
+
+def _merge(a: ExportResult, b: ExportResult) -> ExportResult:
+    after = [t for t in (a.retry_after_s, b.retry_after_s) if t is not None]
+    return ExportResult(
+        exported=a.exported + b.exported,
+        retry=(*a.retry, *b.retry),
+        rejected=a.rejected + b.rejected,
+        error=a.error or b.error,
+        retry_after_s=max(after) if after else None,
+        rejections=(*a.rejections, *b.rejections),
+    )

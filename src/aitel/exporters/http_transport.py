@@ -1,0 +1,277 @@
+"""One reusable HTTP sender for the exporters: bytes in, an :class:`HttpOutcome` out.
+
+The sender knows nothing about packets or content types; the JSON exporter
+(``aitel.exporters.http``) and the OTLP exporter both use it::
+
+    sender = HttpSender("https://collector.example/v1/packets", token="...")
+    outcome = sender.send(body, content_type="application/json",
+                          policy=RetryPolicy(), interrupt=Interrupt())
+    if outcome.ok: ...
+    elif outcome.status == 413: ...          # split and resend
+    elif is_rejection(outcome.status): ...   # final: 400/401/403/404...
+    else: ...                                # transient: spool, retry later
+    sender.close()
+
+API
+---
+``HttpSender(endpoint, *, token=None, timeout_s=10.0, gzip=True, verify=True,
+headers=None, transport=None)``
+    One ``httpx.Client`` (connection reuse, keep-alive). ``token`` is sent as
+    ``Authorization: Bearer`` (the sender reads no environment variables; the
+    exporter decides where a token comes from). Bodies larger than
+    ``gzip_min_bytes`` are gzip-compressed (``Content-Encoding: gzip``). TLS
+    certificates are verified unless ``verify=False``; pass an
+    ``ssl.SSLContext`` for a private CA. ``transport`` takes any
+    ``httpx.BaseTransport`` (e.g. ``httpx.MockTransport`` in tests).
+``post(body, *, content_type, interrupt=None) -> HttpOutcome``
+    One attempt. The request runs on a short-lived daemon thread so that the
+    caller can stop waiting when ``interrupt`` is stopped or its deadline passes,
+    even if the server accepted the connection and never answers (the abandoned
+    request ends at its own timeout). Never raises.
+``send(body, *, content_type, policy, interrupt=None) -> HttpOutcome``
+    ``post`` under a :class:`~aitel.exporters.retry.RetryPolicy`. Never raises.
+``after_fork()``
+    Start over with a new client in a forked child (sockets are not shared).
+``close()``
+    Close the client.
+
+:class:`HttpOutcome` carries ``status`` (None when no response arrived),
+``body``, ``content_type``, ``retry_after_s``, ``error``, ``interrupted``,
+``attempts`` and ``elapsed_s``; ``describe()`` gives a one-line summary
+including the server's message.
+"""
+
+from __future__ import annotations
+
+import gzip as gzip_module
+import ssl
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from .._version import __version__
+from .retry import Interrupt, RetryPolicy, parse_retry_after
+
+MAX_RESPONSE_BYTES = 1024 * 1024
+
+
+def _httpx() -> Any:
+    try:
+        import httpx
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "the http exporter needs httpx: pip install 'aitel[http]'"
+        ) from exc
+    return httpx
+
+
+@dataclass(frozen=True, slots=True)
+class HttpOutcome:
+    """The result of one request (or of the last attempt of a retried one)."""
+
+    status: int | None = None
+    body: bytes = b""
+    content_type: str = ""
+    retry_after_s: float | None = None
+    error: str | None = None
+    interrupted: bool = False
+    attempts: int = 1
+    elapsed_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+    def server_message(self, limit: int = 500) -> str:
+        """The server's explanation: a JSON ``error``/``message``/``detail`` field or the text."""
+        if not self.body:
+            return ""
+        text = self.body[:MAX_RESPONSE_BYTES].decode("utf-8", "replace").strip()
+        if text.startswith("{"):
+            try:
+                import orjson
+
+                data = orjson.loads(self.body)
+            except ValueError:
+                data = None
+            if isinstance(data, dict):
+                for key in ("error", "message", "detail"):
+                    value = data.get(key)
+                    if isinstance(value, str) and value:
+                        text = value
+                        break
+        return text[:limit]
+
+    def describe(self) -> str:
+        """``HTTP 503: overloaded (3 attempts)`` or ``ConnectError: ... (2 attempts)``."""
+        if self.status is not None:
+            message = self.server_message()
+            head = f"HTTP {self.status}" + (f": {message}" if message else "")
+        else:
+            head = self.error or "no response"
+        return head if self.attempts <= 1 else f"{head} ({self.attempts} attempts)"
+
+
+class HttpSender:
+    """POSTs byte bodies to one endpoint over one pooled ``httpx.Client``. Never raises."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        *,
+        token: str | None = None,
+        timeout_s: float = 10.0,
+        gzip: bool = True,
+        gzip_min_bytes: int = 1024,
+        verify: bool | ssl.SSLContext = True,
+        headers: Mapping[str, str] | None = None,
+        transport: Any = None,
+    ) -> None:
+        self.endpoint = endpoint
+        self.token = token or None
+        self.timeout_s = timeout_s
+        self.gzip = gzip
+        self.gzip_min_bytes = gzip_min_bytes
+        self.verify = verify
+        self.extra_headers = dict(headers or {})
+        self._transport = transport
+        self._client = self._new_client()
+        self._lock = threading.Lock()
+        self._in_flight = 0
+
+    def _new_client(self) -> Any:
+        httpx = _httpx()
+        headers = {"User-Agent": f"aitel/{__version__}", **self.extra_headers}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        return httpx.Client(
+            headers=headers,
+            verify=self.verify,
+            timeout=self.timeout_s,
+            transport=self._transport,
+            follow_redirects=False,
+            trust_env=True,
+        )
+
+    # -- one attempt -----------------------------------------------------------
+
+    def post(
+        self, body: bytes, *, content_type: str, interrupt: Interrupt | None = None
+    ) -> HttpOutcome:
+        """One POST; waits for the answer unless ``interrupt`` says stop first."""
+        started = time.monotonic()
+        if interrupt is not None and interrupt.stopped:
+            return HttpOutcome(error="not sent: deadline reached", interrupted=True)
+        try:
+            payload, headers = self._encode(body, content_type)
+        except Exception as exc:
+            return HttpOutcome(error=f"{type(exc).__name__}: {exc}")
+        timeout = self.timeout_s
+        remaining = interrupt.remaining() if interrupt is not None else None
+        if remaining is not None:
+            timeout = max(min(timeout, remaining), 0.001)
+        if interrupt is None:
+            return self._request(payload, headers, timeout, started)
+
+        box: list[HttpOutcome] = []
+        done = threading.Event()
+
+        def run() -> None:
+            try:
+                box.append(self._request(payload, headers, timeout, started))
+            finally:
+                done.set()
+                interrupt.notify()
+
+        try:
+            thread = threading.Thread(target=run, name="aitel-http-request", daemon=True)
+            thread.start()
+        except RuntimeError:  # no new threads (interpreter shutting down): send inline
+            return self._request(payload, headers, timeout, started)
+        interrupt.wait(None, until=done.is_set)
+        if done.is_set() and box:
+            return box[0]
+        return HttpOutcome(
+            error=f"gave up waiting for {self.endpoint}: deadline reached",
+            interrupted=True,
+            elapsed_s=time.monotonic() - started,
+        )
+
+    def _encode(self, body: bytes, content_type: str) -> tuple[bytes, dict[str, str]]:
+        headers = {"Content-Type": content_type}
+        if self.gzip and len(body) >= self.gzip_min_bytes:
+            headers["Content-Encoding"] = "gzip"
+            return gzip_module.compress(body, compresslevel=5, mtime=0), headers
+        return body, headers
+
+    def _request(
+        self, payload: bytes, headers: dict[str, str], timeout: float, started: float
+    ) -> HttpOutcome:
+        with self._lock:
+            self._in_flight += 1
+            client = self._client
+        try:
+            response = client.post(self.endpoint, content=payload, headers=headers, timeout=timeout)
+            body = response.content[:MAX_RESPONSE_BYTES]
+            return HttpOutcome(
+                status=response.status_code,
+                body=body,
+                content_type=response.headers.get("content-type", ""),
+                retry_after_s=parse_retry_after(response.headers.get("retry-after")),
+                elapsed_s=time.monotonic() - started,
+            )
+        except Exception as exc:  # connection refused/reset, timeouts, TLS, closed client
+            return HttpOutcome(
+                error=f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__,
+                elapsed_s=time.monotonic() - started,
+            )
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    # -- with retries ------------------------------------------------------------
+
+    def send(
+        self,
+        body: bytes,
+        *,
+        content_type: str,
+        policy: RetryPolicy,
+        interrupt: Interrupt | None = None,
+    ) -> HttpOutcome:
+        """POST with retries under ``policy``; the last outcome, with ``attempts`` filled in."""
+        started = time.monotonic()
+        attempts = 0
+        signal = interrupt or Interrupt()
+
+        def attempt() -> HttpOutcome:
+            nonlocal attempts
+            attempts += 1
+            return self.post(body, content_type=content_type, interrupt=signal)
+
+        try:
+            outcome = policy.run(attempt, interrupt=signal)
+        except Exception as exc:
+            outcome = HttpOutcome(error=f"{type(exc).__name__}: {exc}")
+        return replace(outcome, attempts=max(attempts, 1), elapsed_s=time.monotonic() - started)
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    @property
+    def in_flight(self) -> int:
+        """Requests still running (abandoned ones included)."""
+        return self._in_flight
+
+    def after_fork(self) -> None:
+        """A forked child gets its own client; the parent's sockets are left alone."""
+        self._lock = threading.Lock()
+        self._in_flight = 0
+        self._client = self._new_client()
+
+    def close(self) -> None:
+        try:
+            self._client.close()
+        except Exception:  # closing must not fail the caller
+            return

@@ -1,0 +1,1 @@
+"""Fault injection with real processes on loopback (``pytest -m faults``)."""
