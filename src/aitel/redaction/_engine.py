@@ -129,6 +129,26 @@ class Engine:
                     break
         return self._run(text, lowered, mask)
 
+    def could_match(self, text: str) -> bool:
+        """False only when no detector can match anywhere in ``text``.
+
+        A cheap, conservative test for whole documents: every needle-less,
+        number-shaped or external detector counts as a possible match.
+        """
+        if self._always or self._windowed or self._recognizers:
+            return True
+        lowered = ""
+        for on_lowered, scanner, _bits_of, _union in self._plan:
+            if on_lowered:
+                if not lowered:
+                    lowered = lower_same_length(text)
+                haystack = lowered
+            else:
+                haystack = text
+            if scanner.search(haystack) is not None:
+                return True
+        return False
+
     def _run(self, text: str, lowered: str, mask: int) -> list[Finding]:
         """Run the detectors in ``mask`` (and the windowed ones when digits allow)."""
         size = len(text)

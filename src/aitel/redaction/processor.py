@@ -15,11 +15,16 @@ replaced, its ``bytes`` and alternatives dropped; the logprob numbers stay).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any, TypedDict
+
+import orjson
 
 from aitel.processors.base import Packet, processing_notes
 from aitel.redaction._hiding import hide_fields, hide_strict
+from aitel.redaction.keys import is_credential_key
 from aitel.redaction.patterns import FAILED_MARKER, HIDDEN, HIDDEN_MARKER, REDACTION_FAILED
 from aitel.redaction.presets import HIDE_INPUT_FIELDS, HIDE_OUTPUT_FIELDS, STRICT_KEEP
 from aitel.redaction.scrubber import (
@@ -51,6 +56,78 @@ _STEP_STRUCTURE = frozenset(
     {"step_id", "parent_id", "kind", "start_time", "end_time", "duration_ms", "status"}
 )
 _TOKEN_NUMBERS = frozenset({"logprob"})
+
+
+_JSON_KEY = re.compile(r'"([^"\\]*)":')
+
+
+@lru_cache(maxsize=4096)
+def _names_credential(key: str) -> bool:
+    return "\\" in key or is_credential_key(key)
+
+
+_PACKET_CONTENT = ("payload", "pipeline_metadata", "error", "error_message")
+_STEP_CONTENT = (
+    "name", "input", "output", "error", "metadata", "tags", "retrieval", "tool", "embedding",
+    "events",
+)  # fmt: skip
+_LLM_CONTENT = (
+    "model_name", "provider", "messages", "prompts", "invocation_params", "tool_calls",
+    "finish_reason",
+)  # fmt: skip
+_KNOWN_PACKET = _PACKET_STRUCTURE | {"steps", "model_internals", *_PACKET_CONTENT}
+_KNOWN_STEP = _STEP_STRUCTURE | {"llm", *_STEP_CONTENT}
+_KNOWN_LLM = frozenset(
+    {
+        *_LLM_CONTENT, "usage", "cost_usd", "time_to_first_token_ms", "streamed", "chunks",
+        "logprobs",
+    }
+)  # fmt: skip
+
+
+def _content(packet: Packet) -> list[Any] | None:
+    """The parts of a packet that can hold content; None when unsure (unknown shapes)."""
+    if packet.get("model_internals") or not packet.keys() <= _KNOWN_PACKET:
+        return None
+    parts: list[Any] = [packet.get(key) for key in _PACKET_CONTENT]
+    steps = packet.get("steps") or ()
+    if not isinstance(steps, list):
+        return None
+    for step in steps:
+        if not isinstance(step, dict) or not step.keys() <= _KNOWN_STEP:
+            return None
+        parts.append([step.get(key) for key in _STEP_CONTENT])
+        llm = step.get("llm")
+        if llm is not None:
+            if not isinstance(llm, dict) or not llm.keys() <= _KNOWN_LLM:
+                return None
+            parts.append([llm.get(key) for key in _LLM_CONTENT])
+    return parts
+
+
+def _nothing_to_find(redactor: Redactor, packet: Packet) -> bool:
+    """True when no detector can match anywhere in the packet (the common, clean case).
+
+    One pass over the JSON text of the packet's content parts replaces a walk
+    over every value: any dict key that names a credential, or any
+    detector's needle in that text, sends the packet to the full walk.
+    """
+    if redactor.callback is not None or not redactor.parse_json_strings:
+        return False
+    parts = _content(packet)
+    if parts is None:
+        return False
+    try:
+        text = orjson.dumps(parts).decode("utf-8")
+    except (TypeError, orjson.JSONEncodeError, UnicodeDecodeError):
+        return False
+    if '\\"' in text:  # JSON inside a string: its keys are escaped, walk it
+        return False
+    if redactor.mask_credential_keys and any(
+        _names_credential(key) for key in _JSON_KEY.findall(text)
+    ):
+        return False
+    return not redactor.could_match(text)
 
 
 class RedactionConfig(TypedDict, total=False):
@@ -125,6 +202,9 @@ class RedactionProcessor:
         if preset.hide_outputs:
             hide_fields(packet, HIDE_OUTPUT_FIELDS, session)
         hide_tokens = preset.hide_outputs or preset.strict
+        if _nothing_to_find(redactor, packet):
+            _record(packet, session.counts)
+            return packet
         for key, value in list(packet.items()):
             if key in _PACKET_STRUCTURE or value is None:
                 continue

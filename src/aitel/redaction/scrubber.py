@@ -207,6 +207,10 @@ class Redactor:
         """Sensitive spans of ``text``, sorted and non-overlapping."""
         return self._engine.find(text)
 
+    def could_match(self, text: str) -> bool:
+        """False only when no detector can match anywhere in ``text`` (cheap, conservative)."""
+        return self._engine.could_match(text)
+
     def session(self, time_budget_s: float | None = None) -> RedactionSession:
         """A unit of work (one packet) sharing a time budget and counts."""
         budget = self.time_budget_s if time_budget_s is None else time_budget_s
