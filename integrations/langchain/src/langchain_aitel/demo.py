@@ -394,10 +394,14 @@ def run_demo(
 
 
 def _print_analysis(path: Path) -> None:
+    """The root-cause analysis of the packets just written (``aitel analyze PATH``)."""
     try:
-        from aitel.analysis import print_summary
+        import aitel.analysis  # noqa: F401 - probe for the analysis extra
     except ImportError:
         print("\n(install aitel[analysis] for the root-cause analysis: aitel analyze DIR)")
         return
-    print()
-    print_summary([path], file=sys.stdout)
+    from aitel.cli import main as aitel_cli
+
+    print(f"\n$ aitel analyze {path}\n")
+    sys.stdout.flush()
+    aitel_cli(["analyze", str(path)])
