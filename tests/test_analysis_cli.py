@@ -1,0 +1,119 @@
+"""The analyze, report, show and generate commands and their exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+
+from aitel.analysis.cli import EXIT_FAILED, EXIT_NO_DATA, EXIT_OK, EXIT_USAGE, main, register
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("cli")
+    assert (
+        main(["generate", "--count", "800", "--out", str(out), "--seed", "4", "--per-file", "400"])
+        == EXIT_OK
+    )
+    return out
+
+
+def test_register_adds_subcommands():
+    parser = argparse.ArgumentParser(prog="aitel")
+    register(parser.add_subparsers(dest="command"))
+    for argv in (
+        ["analyze", "x"],
+        ["report", "x", "-o", "r.html"],
+        ["show", "id", "x"],
+        ["generate", "--count", "1", "--out", "d"],
+    ):
+        args = parser.parse_args(argv)
+        assert callable(args.func)
+
+
+def test_generate_writes_files(data):
+    files = sorted(data.glob("*.jsonl"))
+    assert len(files) == 2
+    assert sum(len(f.read_text().splitlines()) for f in files) == 800
+
+
+def test_generate_without_causes_and_gzip(tmp_path):
+    assert (
+        main(["generate", "--count", "10", "--out", str(tmp_path), "--no-causes", "--gzip"])
+        == EXIT_OK
+    )
+    assert [p.name for p in tmp_path.iterdir()] == ["packets-00000.jsonl.gz"]
+    assert main(["generate", "--count", "-1", "--out", str(tmp_path)]) == EXIT_USAGE
+
+
+def test_analyze_prints_a_report(data, capsys):
+    assert main(["analyze", str(data)]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "Overview" in out
+    assert "Top errors" in out
+
+
+def test_analyze_json(data, capsys, tmp_path):
+    assert main(["analyze", str(data), "--json", "--variant", "B"]) == EXIT_OK
+    document = json.loads(capsys.readouterr().out)
+    assert document["filters"] == {"variants": ["B"]}
+    assert {v["key"] for v in document["overview"]["by_variant"]} == {"B"}
+    target = tmp_path / "out.json"
+    assert main(["analyze", str(data), "-o", str(target)]) == EXIT_OK
+    assert json.loads(target.read_text())["input"]["packets"] == 800
+
+
+def test_analyze_exit_codes(data, tmp_path, capsys):
+    assert main(["analyze", str(tmp_path / "missing.jsonl")]) == EXIT_USAGE
+    assert "no such file" in capsys.readouterr().err
+    assert main(["analyze", str(data), "--since", "last tuesday"]) == EXIT_USAGE
+    assert main(["analyze", str(data), "--meta", "novalue"]) == EXIT_USAGE
+    assert main(["analyze", str(data), "--model", "no-such-model"]) == EXIT_NO_DATA
+    assert "matches the filters" in capsys.readouterr().err
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    assert main(["analyze", str(empty)]) == EXIT_NO_DATA
+    with pytest.raises(SystemExit) as exc:
+        main(["analyze"])
+    assert exc.value.code == EXIT_USAGE
+
+
+def test_show_exit_codes(data, capsys):
+    line = (sorted(data.glob("*.jsonl"))[0]).read_text().splitlines()[5]
+    rid = json.loads(line)["request_id"]
+    assert main(["show", rid, str(data)]) == EXIT_OK
+    assert rid in capsys.readouterr().out
+    assert main(["show", rid, str(data), "--json"]) == EXIT_OK
+    assert json.loads(capsys.readouterr().out)["request_id"] == rid
+    assert main(["show", "nope", str(data)]) == EXIT_FAILED
+    assert "no packet" in capsys.readouterr().err
+
+
+def test_report_writes_html(data, tmp_path, capsys):
+    target = tmp_path / "sub" / "report.html"
+    assert main(["report", str(data), "-o", str(target)]) == EXIT_OK
+    page = target.read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>")
+    assert "Plotly" in page
+    assert "wrote" in capsys.readouterr().err
+    assert (
+        main(
+            [
+                "report",
+                str(data),
+                "-o",
+                str(target),
+                "--status",
+                "failure",
+                "--environment",
+                "nowhere",
+            ]
+        )
+        == EXIT_NO_DATA
+    )
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["report", str(data), "-o", str(blocker / "r.html")]) == EXIT_FAILED
