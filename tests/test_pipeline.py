@@ -276,3 +276,18 @@ pipeline.shutdown(10)
     ids = [p["packet_id"] for p in _lines(tmp_path)]
     assert len(ids) == len(set(ids)) == 50 + 3 * 20
     assert len(list(tmp_path.glob("*.jsonl"))) == 4  # one file per process
+
+
+def test_small_queue_wakes_the_worker_before_it_fills() -> None:
+    """With a 64-packet queue the worker exports at 16 queued packets, not at a 512 batch."""
+    import time
+
+    memory = InMemoryExporter()
+    pipeline = ExportPipeline(memory, config=PipelineConfig(max_queue_size=64, max_batch_size=512, schedule_delay_s=60))
+    for i in range(16):
+        pipeline.submit(packet(i))
+    deadline = time.monotonic() + 10
+    while len(memory.packets) < 16 and time.monotonic() < deadline:
+        threading.Event().wait(0.01)
+    assert len(memory.packets) == 16  # without a flush, long before the 60 s schedule
+    pipeline.shutdown(5)

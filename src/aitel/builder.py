@@ -371,7 +371,7 @@ class PacketBuilder:
 
     def _remember_finished(self, run_id: RunId) -> None:
         self._finished[run_id] = None
-        if len(self._finished) > 20_000:
+        if len(self._finished) > 4_096:
             self._finished.popitem(last=False)
 
     def _collect_stale(self, now_ns: int, keep: TraceRecord) -> list[TraceRecord]:

@@ -165,7 +165,8 @@ class ExportPipeline:
         self._export_lock = threading.Lock()
         self._counters = _Counters()
         self._worker: threading.Thread | None = None
-        self._wake_at = self.config.max_batch_size
+        # Wake the worker early enough that a small queue never fills between wake-ups.
+        self._wake_at = max(1, min(self.config.max_batch_size, self.config.max_queue_size // 4))
         self._flush_target = 0
         self._stopping = False
         self._closed = False
