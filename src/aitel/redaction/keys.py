@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
-__all__ = ["is_credential_key", "without_credentials"]
+__all__ = ["CREDENTIAL_WORDS", "is_credential_key", "without_credentials"]
 
 _WORDS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 
@@ -71,6 +71,14 @@ _FLAG_PREFIXES = frozenset(
 
 def _words(name: str) -> list[str]:
     return [w.lower() for w in _WORDS.findall(name)]
+
+
+def _minimal(words: frozenset[str]) -> tuple[str, ...]:
+    return tuple(sorted(w for w in words if not any(o != w and o in w for o in words)))
+
+
+CREDENTIAL_WORDS: tuple[str, ...] = _minimal(_ALWAYS | {"token", "auth", "key"})
+"""Every credential name contains one of these, lower-cased (a cheap pre-check)."""
 
 
 @lru_cache(maxsize=8192)

@@ -15,16 +15,14 @@ replaced, its ``bytes`` and alternatives dropped; the logprob numbers stay).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
-from functools import lru_cache
 from typing import Any, TypedDict
 
 import orjson
 
 from aitel.processors.base import Packet, processing_notes
 from aitel.redaction._hiding import hide_fields, hide_strict
-from aitel.redaction.keys import is_credential_key
+from aitel.redaction.keys import CREDENTIAL_WORDS
 from aitel.redaction.patterns import FAILED_MARKER, HIDDEN, HIDDEN_MARKER, REDACTION_FAILED
 from aitel.redaction.presets import HIDE_INPUT_FIELDS, HIDE_OUTPUT_FIELDS, STRICT_KEEP
 from aitel.redaction.scrubber import (
@@ -56,14 +54,6 @@ _STEP_STRUCTURE = frozenset(
     {"step_id", "parent_id", "kind", "start_time", "end_time", "duration_ms", "status"}
 )
 _TOKEN_NUMBERS = frozenset({"logprob"})
-
-
-_JSON_KEY = re.compile(r'"([^"\\]*)":')
-
-
-@lru_cache(maxsize=4096)
-def _names_credential(key: str) -> bool:
-    return "\\" in key or is_credential_key(key)
 
 
 _PACKET_CONTENT = ("payload", "pipeline_metadata", "error", "error_message")
@@ -121,12 +111,10 @@ def _nothing_to_find(redactor: Redactor, packet: Packet) -> bool:
         text = orjson.dumps(parts).decode("utf-8")
     except (TypeError, orjson.JSONEncodeError, UnicodeDecodeError):
         return False
-    if '\\"' in text:  # JSON inside a string: its keys are escaped, walk it
-        return False
-    if redactor.mask_credential_keys and any(
-        _names_credential(key) for key in _JSON_KEY.findall(text)
-    ):
-        return False
+    if redactor.mask_credential_keys:
+        lowered = text.lower()
+        if any(word in lowered for word in CREDENTIAL_WORDS):  # a key may name a credential
+            return False
     return not redactor.could_match(text)
 
 
