@@ -151,6 +151,10 @@ class _Converter:
         if depth >= self.limits.max_depth:
             self.cut += 1
             return f"<max depth {self.limits.max_depth} reached: {cls.__name__}>"
+        if cls is dict:
+            return self._plain_dict(value, depth)
+        if cls is list or cls is tuple:
+            return self._plain_list(value, depth)
         encoder = _lookup(cls)
         if encoder is not None:
             return self._nested(value, depth, lambda: encoder(value))
@@ -182,6 +186,46 @@ class _Converter:
             return f"<unserializable {type(value).__name__}>"
         finally:
             self.seen.discard(key)
+
+    def _plain_dict(self, value: dict[Any, Any], depth: int) -> Any:
+        """The common case, without the generic machinery: a plain dict."""
+        if len(value) > self.limits.max_items:
+            return self._nested(value, depth, lambda: self._mapping(value, depth))
+        key = id(value)
+        seen = self.seen
+        if key in seen:
+            return "<cycle: dict>"
+        seen.add(key)
+        try:
+            out: dict[str, Any] = {}
+            convert = self.convert
+            for raw_name, item in value.items():
+                name = raw_name if type(raw_name) is str else safe_str(raw_name)
+                if len(name) > 1_000:
+                    name = truncate_text(name, 1_000)
+                out[name] = convert(item, depth + 1)
+            return out
+        except Exception:
+            return "<unserializable dict>"
+        finally:
+            seen.discard(key)
+
+    def _plain_list(self, value: list[Any] | tuple[Any, ...], depth: int) -> Any:
+        """The common case, without the generic machinery: a plain list or tuple."""
+        if len(value) > self.limits.max_items:
+            return self._nested(value, depth, lambda: self._sequence(value, depth))
+        key = id(value)
+        seen = self.seen
+        if key in seen:
+            return f"<cycle: {type(value).__name__}>"
+        seen.add(key)
+        try:
+            convert = self.convert
+            return [convert(item, depth + 1) for item in value]
+        except Exception:
+            return f"<unserializable {type(value).__name__}>"
+        finally:
+            seen.discard(key)
 
     def _mapping(self, value: Mapping[Any, Any], depth: int) -> dict[str, Any]:
         out: dict[str, Any] = {}
