@@ -15,9 +15,10 @@ from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
 
-from aitel import Tracer, get_tracer
+from aitel import Tracer
 from aitel._safety import guarded
 from aitel.builder import PacketBuilder, TraceOptions
+from aitel.integration import HandlerOptions
 
 from ._version import __version__
 from .interpret import INTERPRETER
@@ -89,42 +90,35 @@ class AITelHandler(BaseCallbackHandler):
         capture_logprobs: bool | None = None,
     ) -> None:
         super().__init__()
-        if tracer is None and exporter is not None:
-            tracer = Tracer(exporter)
-        self._tracer = tracer
-        self._overrides: dict[str, Any] = {
-            "model_name": model_name,
-            "model_version": model_version,
-            "model_provider": model_provider,
-            "ab_variant": ab_variant,
-            "preprocessing_version": preprocessing_version,
-            "app_version": app_version,
-            "environment": environment,
-            "session_id": session_id,
-            "user_id": user_id,
-            "tags": tuple(tags or ()),
-            "metadata": dict(metadata or {}),
-            "capture_logprobs": capture_logprobs,
-            "integration": "langchain",
-            "integration_version": __version__,
-        }
-        self._options_for: tuple[Tracer, TraceOptions] | None = None
+        self._handler_options = HandlerOptions(
+            "langchain",
+            __version__,
+            tracer=tracer,
+            exporter=exporter,
+            model_name=model_name,
+            model_version=model_version,
+            model_provider=model_provider,
+            ab_variant=ab_variant,
+            preprocessing_version=preprocessing_version,
+            app_version=app_version,
+            environment=environment,
+            session_id=session_id,
+            user_id=user_id,
+            tags=tags,
+            metadata=metadata,
+            capture_logprobs=capture_logprobs,
+        )
 
     @property
     def tracer(self) -> Tracer:
         """The tracer packets go to (the process-wide one unless given)."""
-        return self._tracer if self._tracer is not None else get_tracer()
+        return self._handler_options.tracer
 
     def _builder(self) -> PacketBuilder:
-        return self.tracer.builder
+        return self._handler_options.tracer.builder
 
     def _options(self) -> TraceOptions:
-        tracer = self.tracer
-        cached = self._options_for
-        if cached is None or cached[0] is not tracer:
-            cached = (tracer, tracer.options_with(**self._overrides))
-            self._options_for = cached
-        return cached[1]
+        return self._handler_options.resolve()[1]
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Export every finished request now (serverless handlers, scripts)."""
