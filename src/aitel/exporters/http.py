@@ -41,16 +41,16 @@ import os
 import ssl
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from .._safety import internal_log, report_internal_error
+from .._safety import internal_log
 from ..config import ConfigError, Settings
 from .base import EncodedPacket, ExportResult
-from .http_transport import HttpOutcome, HttpSender
+from .http_transport import HttpOutcome, HttpSender, SenderExporter
 from .retry import Interrupt, RetryPolicy, is_rejection
 
 JSON_CONTENT_TYPE = "application/json"
@@ -73,7 +73,7 @@ class HttpExporterStats:
     last_error: str | None
 
 
-class HttpExporter:
+class HttpExporter(SenderExporter):
     """Sends batches as JSON arrays; never raises (see the module docstring for the protocol).
 
     ``token`` defaults to ``AITEL_TOKEN``. ``retry`` is the per-batch
@@ -81,6 +81,8 @@ class HttpExporter:
     endpoint that just failed is skipped. ``transport`` takes any
     ``httpx.BaseTransport`` (``httpx.MockTransport`` in tests).
     """
+
+    _site = "exporter.http"
 
     def __init__(
         self,
@@ -143,40 +145,6 @@ class HttpExporter:
         return cls(settings.endpoint, token=settings.token)
 
     # -- Exporter protocol ---------------------------------------------------------
-
-    def export(self, batch: Sequence[EncodedPacket]) -> ExportResult:
-        if not batch:
-            return ExportResult.ok(0)
-        try:
-            return self._export(list(batch))
-        except Exception as exc:  # the exporter contract: never raise
-            report_internal_error("exporter.http", exc)
-            return ExportResult.transient(batch, f"{type(exc).__name__}: {exc}")
-
-    def force_flush(self, timeout_s: float) -> bool:
-        """Nothing is buffered here: every ``export`` call finishes before returning."""
-        return not self._closed
-
-    def shutdown(self, timeout_s: float) -> None:
-        """Stop retrying at once, hand anything in flight back as transient, close the client."""
-        self._closed = True
-        self._interrupt.stop()
-        if self.sender.in_flight == 0:
-            self.sender.close()
-
-    def set_deadline(self, deadline: float | None) -> None:
-        """Give up retries and waits at ``deadline`` (``time.monotonic()``); None removes it.
-
-        The pipeline sets this during ``flush``/``shutdown`` so that they end
-        within their budget even when the collector accepts connections and
-        never answers.
-        """
-        self._interrupt.set_deadline(deadline)
-
-    def after_fork(self) -> None:
-        """Called by the pipeline in a forked child: new client, fresh state."""
-        self._init_state()
-        self.sender.after_fork()
 
     def stats(self) -> HttpExporterStats:
         c = self._counts
@@ -269,9 +237,7 @@ class HttpExporter:
             f"http-rejected-{outcome.status}",
             f"aitel: {self.endpoint} rejected {rejected} packets ({message}); not retried",
         )
-        return ExportResult(
-            exported=0, rejected=rejected, error=message, rejections=tuple(reasons)
-        )
+        return ExportResult(exported=0, rejected=rejected, error=message, rejections=tuple(reasons))
 
     def _transient(
         self, batch: list[EncodedPacket], message: str, retry_after_s: float | None = None

@@ -43,15 +43,18 @@ including the server's message.
 
 from __future__ import annotations
 
+import abc
 import gzip as gzip_module
 import ssl
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from .._safety import report_internal_error
 from .._version import __version__
+from .base import EncodedPacket, ExportResult
 from .retry import Interrupt, RetryPolicy, parse_retry_after
 
 MAX_RESPONSE_BYTES = 1024 * 1024
@@ -61,9 +64,7 @@ def _httpx() -> Any:
     try:
         import httpx
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "the http exporter needs httpx: pip install 'aitel[http]'"
-        ) from exc
+        raise ImportError("the http exporter needs httpx: pip install 'aitel[http]'") from exc
     return httpx
 
 
@@ -275,3 +276,59 @@ class HttpSender:
             self._client.close()
         except Exception:  # closing must not fail the caller
             return
+
+
+class SenderExporter(abc.ABC):
+    """The exporter protocol around an :class:`HttpSender`, shared by the HTTP and OTLP exporters.
+
+    Subclasses set ``sender`` and implement ``_export`` (one batch, may raise)
+    and ``_init_state`` (which must create ``_interrupt`` and ``_closed``);
+    this class keeps the contract: ``export`` never raises, ``shutdown``
+    stops retries at once, deadlines bound flush and shutdown, and a forked
+    child gets a new client.
+    """
+
+    sender: HttpSender
+    _interrupt: Interrupt
+    _closed: bool
+    _site = "exporter.http"
+
+    @abc.abstractmethod
+    def _init_state(self) -> None: ...
+
+    @abc.abstractmethod
+    def _export(self, batch: list[EncodedPacket]) -> ExportResult: ...
+
+    def export(self, batch: Sequence[EncodedPacket]) -> ExportResult:
+        if not batch:
+            return ExportResult.ok(0)
+        try:
+            return self._export(list(batch))
+        except Exception as exc:  # the exporter contract: never raise
+            report_internal_error(self._site, exc)
+            return ExportResult.transient(batch, f"{type(exc).__name__}: {exc}")
+
+    def force_flush(self, timeout_s: float) -> bool:
+        """Nothing is buffered here: every ``export`` call finishes before returning."""
+        return not self._closed
+
+    def shutdown(self, timeout_s: float) -> None:
+        """Stop retrying at once, hand anything in flight back as transient, close the client."""
+        self._closed = True
+        self._interrupt.stop()
+        if self.sender.in_flight == 0:
+            self.sender.close()
+
+    def set_deadline(self, deadline: float | None) -> None:
+        """Give up retries and waits at ``deadline`` (``time.monotonic()``); None removes it.
+
+        The pipeline sets this during ``flush``/``shutdown`` so that they end
+        within their budget even when the receiver accepts connections and
+        never answers.
+        """
+        self._interrupt.set_deadline(deadline)
+
+    def after_fork(self) -> None:
+        """Called by the pipeline in a forked child: new client, fresh state."""
+        self._init_state()
+        self.sender.after_fork()

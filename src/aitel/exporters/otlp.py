@@ -53,7 +53,7 @@ from aitel.otlp.mapping import DEFAULT_OPTIONS, MappingOptions, packet_to_trace
 from aitel.otlp.model import AttributeValue, PacketTrace
 
 from .base import EncodedPacket, ExportResult
-from .http_transport import HttpOutcome, HttpSender
+from .http_transport import HttpOutcome, HttpSender, SenderExporter
 from .retry import Interrupt, RetryPolicy, is_rejection
 
 DEFAULT_MAX_REQUEST_BYTES = 16 * 1024 * 1024
@@ -79,7 +79,7 @@ class OtlpExporterStats:
     last_error: str | None
 
 
-class OtlpExporter:
+class OtlpExporter(SenderExporter):
     """Sends each packet as one OpenTelemetry trace; never raises.
 
     Arguments win over the ``OTEL_*`` variables (see :mod:`aitel.otlp.config`).
@@ -89,6 +89,8 @@ class OtlpExporter:
     ``token`` is sent as ``Authorization: Bearer`` unless ``headers`` (or
     ``OTEL_EXPORTER_OTLP_HEADERS``) already carry an ``Authorization`` header.
     """
+
+    _site = "exporter.otlp"
 
     def __init__(
         self,
@@ -201,35 +203,6 @@ class OtlpExporter:
         self._last_error: str | None = None
 
     # -- Exporter protocol -------------------------------------------------------------
-
-    def export(self, batch: Sequence[EncodedPacket]) -> ExportResult:
-        if not batch:
-            return ExportResult.ok(0)
-        try:
-            return self._export(list(batch))
-        except Exception as exc:  # the exporter contract: never raise
-            report_internal_error("exporter.otlp", exc)
-            return ExportResult.transient(batch, f"{type(exc).__name__}: {exc}")
-
-    def force_flush(self, timeout_s: float) -> bool:
-        """Nothing is buffered here: every ``export`` call finishes before returning."""
-        return not self._closed
-
-    def shutdown(self, timeout_s: float) -> None:
-        """Stop retrying at once, hand anything in flight back as transient, close the client."""
-        self._closed = True
-        self._interrupt.stop()
-        if self.sender.in_flight == 0:
-            self.sender.close()
-
-    def set_deadline(self, deadline: float | None) -> None:
-        """Give up retries and waits at ``deadline`` (``time.monotonic()``); None removes it."""
-        self._interrupt.set_deadline(deadline)
-
-    def after_fork(self) -> None:
-        """Called by the pipeline in a forked child: new client, fresh state."""
-        self._init_state()
-        self.sender.after_fork()
 
     def stats(self) -> OtlpExporterStats:
         return OtlpExporterStats(**self._counts, last_error=self._last_error)
