@@ -36,6 +36,8 @@ def test_collector_restarted_mid_stream(tmp_path: Path) -> None:
     try:
         wait_for(lambda: collector.health()["packets"] >= 200, 20, "the first packets to arrive")
         collector.stop(signal.SIGKILL)
+        # Keep the collector down until a batch outlived its retries and was spooled.
+        wait_for(lambda: _spooled_bytes(tmp_path / "spool") > 0, 30, "a batch to be spooled")
         collector.start()  # same port, same store
         app.wait_line("READY", timeout=60)
         app.signal(signal.SIGTERM)
@@ -130,3 +132,7 @@ def test_memory_stays_bounded_during_a_long_outage(tmp_path: Path) -> None:
     assert memory["rss_growth_kb"] < 25_000, memory
     assert stats["spooled"] + stats["dropped"] == count
     assert stats["spooled"] == run.report["spool"]["stored"]
+
+
+def _spooled_bytes(directory: Path) -> int:
+    return sum(p.stat().st_size for p in directory.rglob("*.seg") if p.is_file())
