@@ -15,12 +15,16 @@ Exit codes:
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 from aitel.analysis.errors import (
     AnalysisError,
@@ -35,6 +39,13 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_NO_DATA = 3
+
+
+def _console() -> Console:
+    """A terminal's own width; 140 columns when piped or logged (80 would wrap the tables)."""
+    from rich.console import Console
+
+    return Console() if sys.stdout.isatty() or os.environ.get("COLUMNS") else Console(width=140)
 
 
 def _add_filters(parser: argparse.ArgumentParser) -> None:
@@ -222,7 +233,6 @@ def _guarded(command: str, args: argparse.Namespace, work: Any) -> int:
 
 
 def _analyze(args: argparse.Namespace) -> int:
-    from rich.console import Console
 
     from aitel.analysis.analyze import analyze
     from aitel.analysis.loading import load
@@ -244,7 +254,7 @@ def _analyze(args: argparse.Namespace) -> int:
         else:
             sys.stdout.write(text)
         return EXIT_OK
-    print_report(report, Console())
+    print_report(report, _console())
     return EXIT_OK
 
 
@@ -270,7 +280,6 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from rich.console import Console
 
     from aitel.analysis.show import find_packet, print_packet
 
@@ -278,7 +287,7 @@ def _show(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(orjson.dumps(packet, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
-        print_packet(packet, Console())
+        print_packet(packet, _console())
     return EXIT_OK
 
 
