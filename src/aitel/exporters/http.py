@@ -36,7 +36,6 @@ the collector deduplicates, which makes the stored result exactly-once.
 
 from __future__ import annotations
 
-import logging
 import os
 import ssl
 import threading
@@ -47,7 +46,6 @@ from typing import Any
 
 import orjson
 
-from .._safety import internal_log
 from ..config import ConfigError, Settings
 from .base import EncodedPacket, ExportResult
 from .http_transport import HttpOutcome, HttpSender, SenderExporter
@@ -225,37 +223,6 @@ class HttpExporter(SenderExporter):
     def _rejected(self, batch: list[EncodedPacket], outcome: HttpOutcome) -> ExportResult:
         reasons = _rejections(batch, outcome.body)
         return self._refuse(batch, outcome, reasons, rejected=len(batch))
-
-    def _refuse(
-        self, batch: list[EncodedPacket], outcome: HttpOutcome, reasons: list[str], rejected: int
-    ) -> ExportResult:
-        message = outcome.describe()
-        self._last_error = message
-        self._counts["packets_rejected"] += rejected
-        internal_log.log(
-            logging.WARNING,
-            f"http-rejected-{outcome.status}",
-            f"aitel: {self.endpoint} rejected {rejected} packets ({message}); not retried",
-        )
-        return ExportResult(exported=0, rejected=rejected, error=message, rejections=tuple(reasons))
-
-    def _transient(
-        self, batch: list[EncodedPacket], message: str, retry_after_s: float | None = None
-    ) -> ExportResult:
-        self._counts["packets_transient"] += len(batch)
-        return ExportResult.transient(batch, message, retry_after_s)
-
-    def _mark_up(self) -> None:
-        with self._lock:
-            self._failures = 0
-            self._down_until = 0.0
-
-    def _mark_down(self, retry_after_s: float | None) -> None:
-        with self._lock:
-            self._failures += 1
-            backoff = self.cooldown_s * 2.0 ** min(self._failures - 1, 30)
-            cooldown = min(backoff, self.max_cooldown_s)
-            self._down_until = time.monotonic() + max(cooldown, retry_after_s or 0.0)
 
 
 def _rejections(batch: list[EncodedPacket], body: bytes) -> list[str]:

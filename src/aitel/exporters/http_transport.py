@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import abc
 import gzip as gzip_module
+import logging
 import ssl
 import threading
 import time
@@ -52,7 +53,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .._safety import report_internal_error
+from .._safety import internal_log, report_internal_error
 from .._version import __version__
 from .base import EncodedPacket, ExportResult
 from .retry import Interrupt, RetryPolicy, parse_retry_after
@@ -289,8 +290,15 @@ class SenderExporter(abc.ABC):
     """
 
     sender: HttpSender
+    cooldown_s: float
+    max_cooldown_s: float
     _interrupt: Interrupt
     _closed: bool
+    _lock: threading.Lock
+    _failures: int
+    _down_until: float
+    _counts: dict[str, int]
+    _last_error: str | None
     _site = "exporter.http"
 
     @abc.abstractmethod
@@ -332,3 +340,43 @@ class SenderExporter(abc.ABC):
         """Called by the pipeline in a forked child: new client, fresh state."""
         self._init_state()
         self.sender.after_fork()
+
+    # -- outcomes shared by the subclasses ----------------------------------------------
+
+    def _refuse(
+        self,
+        batch: list[EncodedPacket],
+        outcome: HttpOutcome,
+        reasons: list[str],
+        rejected: int | None = None,
+    ) -> ExportResult:
+        """The destination refused ``rejected`` packets (all of ``batch`` by default): no retry."""
+        count = len(batch) if rejected is None else rejected
+        message = outcome.describe()
+        self._last_error = message
+        self._counts["packets_rejected"] += count
+        internal_log.log(
+            logging.WARNING,
+            f"{self._site}-rejected-{outcome.status}",
+            f"aitel: {self.sender.endpoint} rejected {count} packets ({message}); not retried",
+        )
+        return ExportResult(exported=0, rejected=count, error=message, rejections=tuple(reasons))
+
+    def _transient(
+        self, batch: list[EncodedPacket], message: str, retry_after_s: float | None = None
+    ) -> ExportResult:
+        self._counts["packets_transient"] += len(batch)
+        return ExportResult.transient(batch, message, retry_after_s)
+
+    def _mark_up(self) -> None:
+        with self._lock:
+            self._failures = 0
+            self._down_until = 0.0
+
+    def _mark_down(self, retry_after_s: float | None) -> None:
+        """Skip the endpoint for a growing cool-down (at least ``Retry-After``)."""
+        with self._lock:
+            self._failures += 1
+            backoff = self.cooldown_s * 2.0 ** min(self._failures - 1, 30)
+            cooldown = min(backoff, self.max_cooldown_s)
+            self._down_until = time.monotonic() + max(cooldown, retry_after_s or 0.0)

@@ -327,40 +327,6 @@ class OtlpExporter(SenderExporter):
             return ExportResult(exported=len(traces), error=note)
         return ExportResult.ok(len(traces))
 
-    def _refuse(
-        self, batch: list[EncodedPacket], outcome: HttpOutcome, reasons: list[str]
-    ) -> ExportResult:
-        message = outcome.describe()
-        self._last_error = message
-        self._counts["packets_rejected"] += len(batch)
-        internal_log.log(
-            logging.WARNING,
-            f"otlp-rejected-{outcome.status}",
-            f"aitel: {self.endpoint} rejected {len(batch)} packets ({message}); not retried",
-        )
-        return ExportResult(
-            exported=0, rejected=len(batch), error=message, rejections=tuple(reasons)
-        )
-
-    def _transient(
-        self, batch: list[EncodedPacket], message: str, retry_after_s: float | None = None
-    ) -> ExportResult:
-        self._counts["packets_transient"] += len(batch)
-        return ExportResult.transient(batch, message, retry_after_s)
-
-    def _mark_up(self) -> None:
-        with self._lock:
-            self._failures = 0
-            self._down_until = 0.0
-
-    def _mark_down(self, retry_after_s: float | None) -> None:
-        with self._lock:
-            self._failures += 1
-            cooldown = min(
-                self.cooldown_s * 2.0 ** min(self._failures - 1, 30), self.max_cooldown_s
-            )
-            self._down_until = time.monotonic() + max(cooldown, retry_after_s or 0.0)
-
 
 def _merge(a: ExportResult, b: ExportResult) -> ExportResult:
     after = [t for t in (a.retry_after_s, b.retry_after_s) if t is not None]
