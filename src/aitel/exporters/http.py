@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import os
 import ssl
-import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -49,7 +48,7 @@ import orjson
 from ..config import ConfigError, Settings
 from .base import EncodedPacket, ExportResult
 from .http_transport import HttpOutcome, HttpSender, SenderExporter
-from .retry import Interrupt, RetryPolicy, is_rejection
+from .retry import RetryPolicy, is_rejection
 
 JSON_CONTENT_TYPE = "application/json"
 TOKEN_ENV = "AITEL_TOKEN"
@@ -81,6 +80,17 @@ class HttpExporter(SenderExporter):
     """
 
     _site = "exporter.http"
+    _COUNTERS = (
+        "requests",
+        "batches",
+        "packets_sent",
+        "packets_rejected",
+        "packets_transient",
+        "splits",
+        "retries",
+        "short_circuited",
+        "bytes_sent",
+    )
 
     def __init__(
         self,
@@ -112,28 +122,6 @@ class HttpExporter(SenderExporter):
             transport=transport,
         )
         self._init_state()
-
-    def _init_state(self) -> None:
-        self._interrupt = Interrupt()
-        self._lock = threading.Lock()
-        self._closed = False
-        self._failures = 0
-        self._down_until = 0.0
-        self._counts: dict[str, int] = dict.fromkeys(
-            (
-                "requests",
-                "batches",
-                "packets_sent",
-                "packets_rejected",
-                "packets_transient",
-                "splits",
-                "retries",
-                "short_circuited",
-                "bytes_sent",
-            ),
-            0,
-        )
-        self._last_error: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> HttpExporter:

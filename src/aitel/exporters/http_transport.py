@@ -282,8 +282,8 @@ class HttpSender:
 class SenderExporter(abc.ABC):
     """The exporter protocol around an :class:`HttpSender`, shared by the HTTP and OTLP exporters.
 
-    Subclasses set ``sender`` and implement ``_export`` (one batch, may raise)
-    and ``_init_state`` (which must create ``_interrupt`` and ``_closed``);
+    Subclasses set ``sender`` and ``_COUNTERS``, implement ``_export`` (one
+    batch, may raise) and call ``_init_state`` once configured;
     this class keeps the contract: ``export`` never raises, ``shutdown``
     stops retries at once, deadlines bound flush and shutdown, and a forked
     child gets a new client.
@@ -301,8 +301,18 @@ class SenderExporter(abc.ABC):
     _last_error: str | None
     _site = "exporter.http"
 
-    @abc.abstractmethod
-    def _init_state(self) -> None: ...
+    _COUNTERS: tuple[str, ...] = ()
+    """The names of the subclass's counters (``stats()``)."""
+
+    def _init_state(self) -> None:
+        """Fresh per-process state: at construction and in a forked child."""
+        self._interrupt = Interrupt()
+        self._lock = threading.Lock()
+        self._closed = False
+        self._failures = 0
+        self._down_until = 0.0
+        self._counts = dict.fromkeys(self._COUNTERS, 0)
+        self._last_error = None
 
     @abc.abstractmethod
     def _export(self, batch: list[EncodedPacket]) -> ExportResult: ...

@@ -32,7 +32,6 @@ from __future__ import annotations
 import logging
 import os
 import ssl
-import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -54,7 +53,7 @@ from aitel.otlp.model import AttributeValue, PacketTrace
 
 from .base import EncodedPacket, ExportResult
 from .http_transport import HttpOutcome, HttpSender, SenderExporter
-from .retry import Interrupt, RetryPolicy, is_rejection
+from .retry import RetryPolicy, is_rejection
 
 DEFAULT_MAX_REQUEST_BYTES = 16 * 1024 * 1024
 
@@ -91,6 +90,20 @@ class OtlpExporter(SenderExporter):
     """
 
     _site = "exporter.otlp"
+    _COUNTERS = (
+        "requests",
+        "batches",
+        "packets_sent",
+        "packets_rejected",
+        "packets_transient",
+        "spans_sent",
+        "truncated_values",
+        "partial_rejected_spans",
+        "splits",
+        "retries",
+        "short_circuited",
+        "bytes_sent",
+    )
 
     def __init__(
         self,
@@ -176,31 +189,6 @@ class OtlpExporter(SenderExporter):
             )
         except ConfigError as exc:
             raise ConfigError(f"AITEL_EXPORTER=otlp: {exc}") from exc
-
-    def _init_state(self) -> None:
-        self._interrupt = Interrupt()
-        self._lock = threading.Lock()
-        self._closed = False
-        self._failures = 0
-        self._down_until = 0.0
-        self._counts: dict[str, int] = dict.fromkeys(
-            (
-                "requests",
-                "batches",
-                "packets_sent",
-                "packets_rejected",
-                "packets_transient",
-                "spans_sent",
-                "truncated_values",
-                "partial_rejected_spans",
-                "splits",
-                "retries",
-                "short_circuited",
-                "bytes_sent",
-            ),
-            0,
-        )
-        self._last_error: str | None = None
 
     # -- Exporter protocol -------------------------------------------------------------
 
