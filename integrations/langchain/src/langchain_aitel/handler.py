@@ -17,7 +17,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 
 from aitel import Tracer
 from aitel._safety import guarded
-from aitel.builder import PacketBuilder, TraceOptions
+from aitel.builder import PacketBuilder
 from aitel.integration import HandlerOptions
 
 from ._version import __version__
@@ -117,9 +117,6 @@ class AITelHandler(BaseCallbackHandler):
     def _builder(self) -> PacketBuilder:
         return self._handler_options.tracer.builder
 
-    def _options(self) -> TraceOptions:
-        return self._handler_options.resolve()[1]
-
     def flush(self, timeout: float = 5.0) -> bool:
         """Export every finished request now (serverless handlers, scripts)."""
         return self.tracer.flush(timeout)
@@ -135,7 +132,8 @@ class AITelHandler(BaseCallbackHandler):
         metadata: dict[str, Any] | None,
         attrs: dict[str, Any] | None = None,
     ) -> None:
-        self._builder().start(
+        tracer, options = self._handler_options.resolve()
+        tracer.builder.start(
             run_id,
             parent_run_id,
             kind,
@@ -144,7 +142,7 @@ class AITelHandler(BaseCallbackHandler):
             tags=tags,
             metadata=metadata,
             attrs=attrs,
-            options=self._options(),
+            options=options,
             interpreter=INTERPRETER,
         )
 
