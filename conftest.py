@@ -3,6 +3,8 @@ against the committed JSON Schema."""
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,9 @@ import pytest
 
 import aitel.pipeline
 from aitel import InMemoryExporter, Settings, Tracer
+
+# The analysis fact cache of this test session, away from the user's own.
+os.environ["AITEL_ANALYSIS_CACHE"] = tempfile.mkdtemp(prefix="aitel-test-cache-")
 
 ROOT = Path(__file__).resolve().parent
 SCHEMA_PATH = ROOT / "schemas" / "context-packet.v1.json"

@@ -171,7 +171,9 @@ def _wait_until_healthy(server: PhoenixServer, started: float) -> None:
                 if client.get(f"{server.base_url}/healthz").status_code == 200:
                     return
             if time.monotonic() - started > START_TIMEOUT_S:
-                raise RuntimeError(f"Phoenix not healthy after {START_TIMEOUT_S}s:\n{server.log_tail()}")
+                raise RuntimeError(
+                    f"Phoenix not healthy after {START_TIMEOUT_S}s:\n{server.log_tail()}"
+                )
             time.sleep(0.25)
 
 

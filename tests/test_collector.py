@@ -65,8 +65,9 @@ def rows(store: Path) -> list[tuple[str, str, bytes]]:
         conn.close()
 
 
-def test_stores_each_packet_as_its_json_bytes(collector: CollectorServer, tmp_path: Path,
-                                              template: dict[str, Any]) -> None:
+def test_stores_each_packet_as_its_json_bytes(
+    collector: CollectorServer, tmp_path: Path, template: dict[str, Any]
+) -> None:
     """A valid batch is committed before the answer; each row holds the packet's JSON."""
     packets = [fresh(template) for _ in range(3)]
     response = post(collector, orjson.dumps(packets))
@@ -80,8 +81,10 @@ def test_table_layout_and_wal_mode(collector: CollectorServer, tmp_path: Path) -
     """packets(packet_id TEXT PRIMARY KEY, received_at TEXT, body BLOB), WAL journal."""
     conn = sqlite3.connect(tmp_path / "store.db")
     try:
-        columns = [(name, kind, pk) for _, name, kind, _, _, pk in
-                   conn.execute("PRAGMA table_info(packets)")]
+        columns = [
+            (name, kind, pk)
+            for _, name, kind, _, _, pk in conn.execute("PRAGMA table_info(packets)")
+        ]
         mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
     finally:
         conn.close()
@@ -89,8 +92,9 @@ def test_table_layout_and_wal_mode(collector: CollectorServer, tmp_path: Path) -
     assert mode == "wal"
 
 
-def test_duplicates_are_stored_once(collector: CollectorServer, tmp_path: Path,
-                                    template: dict[str, Any]) -> None:
+def test_duplicates_are_stored_once(
+    collector: CollectorServer, tmp_path: Path, template: dict[str, Any]
+) -> None:
     """Resending a batch (at-least-once delivery) leaves one row per packet_id."""
     packets = [fresh(template) for _ in range(4)]
     body = orjson.dumps(packets)
@@ -108,8 +112,9 @@ def test_gzip_bodies_are_accepted(collector: CollectorServer, template: dict[str
 
 
 @pytest.mark.parametrize("authorization", [None, "Bearer wrong", f"Basic {TOKEN}"])
-def test_missing_or_wrong_token_is_401(collector: CollectorServer, template: dict[str, Any],
-                                       authorization: str | None) -> None:
+def test_missing_or_wrong_token_is_401(
+    collector: CollectorServer, template: dict[str, Any], authorization: str | None
+) -> None:
     """Only the configured bearer token is accepted."""
     headers = {} if authorization is None else {"authorization": authorization}
     response = httpx.post(collector.url, content=orjson.dumps([fresh(template)]), headers=headers)
@@ -118,22 +123,26 @@ def test_missing_or_wrong_token_is_401(collector: CollectorServer, template: dic
     assert httpx.get(f"{collector.base_url}/healthz").json()["unauthorized"] == 1
 
 
-def test_partial_success_keeps_the_valid_packets(collector: CollectorServer, tmp_path: Path,
-                                                 template: dict[str, Any]) -> None:
+def test_partial_success_keeps_the_valid_packets(
+    collector: CollectorServer, tmp_path: Path, template: dict[str, Any]
+) -> None:
     """207 with a reason per rejected packet; the valid ones are stored."""
     good, bad = fresh(template), fresh(template, status="MAYBE")
     response = post(collector, orjson.dumps([bad, good, 42]))
     assert response.status_code == 207
     body = response.json()
     assert body["accepted"] == 1
-    assert [(r["index"], r["packet_id"]) for r in body["rejected"]] == [(0, bad["packet_id"]),
-                                                                        (2, None)]
+    assert [(r["index"], r["packet_id"]) for r in body["rejected"]] == [
+        (0, bad["packet_id"]),
+        (2, None),
+    ]
     assert body["rejected"][0]["reason"].startswith("status:")
     assert [r[0] for r in rows(tmp_path / "store.db")] == [good["packet_id"]]
 
 
-def test_all_invalid_is_400_with_reasons(collector: CollectorServer,
-                                         template: dict[str, Any]) -> None:
+def test_all_invalid_is_400_with_reasons(
+    collector: CollectorServer, template: dict[str, Any]
+) -> None:
     """Nothing valid: 400, and each packet's reason."""
     broken = {k: v for k, v in fresh(template).items() if k != "trace_id"}
     response = post(collector, orjson.dumps([broken]))
@@ -149,8 +158,9 @@ def test_all_invalid_is_400_with_reasons(collector: CollectorServer,
         (b"[]", {"content-encoding": "br"}, 415),
     ],
 )
-def test_malformed_requests(collector: CollectorServer, body: bytes, headers: dict[str, str],
-                            code: int) -> None:
+def test_malformed_requests(
+    collector: CollectorServer, body: bytes, headers: dict[str, str], code: int
+) -> None:
     """Unreadable bodies are refused with a message, never a server error."""
     response = post(collector, body, **headers)
     assert response.status_code == code
@@ -164,8 +174,9 @@ def test_bodies_over_the_limit_are_413(tmp_path: Path, template: dict[str, Any])
         assert response.status_code == 413
 
 
-def test_a_full_write_queue_answers_429_with_retry_after(tmp_path: Path,
-                                                         template: dict[str, Any]) -> None:
+def test_a_full_write_queue_answers_429_with_retry_after(
+    tmp_path: Path, template: dict[str, Any]
+) -> None:
     """While the writer is behind, new batches are refused with 429 and Retry-After."""
     gate = threading.Event()
 
@@ -178,8 +189,9 @@ def test_a_full_write_queue_answers_429_with_retry_after(tmp_path: Path,
     store.start()
     results: list[httpx.Response] = []
     with CollectorServer(token=TOKEN, retry_after_s=2, packet_store=store) as server:
-        first = threading.Thread(target=lambda: results.append(
-            post(server, orjson.dumps([fresh(template)]))))
+        first = threading.Thread(
+            target=lambda: results.append(post(server, orjson.dumps([fresh(template)])))
+        )
         first.start()
         while store.queue_depth < 1:  # the first batch is waiting for the writer
             first.join(0.01)
@@ -204,24 +216,30 @@ def test_healthz_reports_counts(collector: CollectorServer, template: dict[str, 
     assert health["rejected_packets"] == 1
 
 
-def test_readable_by_another_process_while_running(collector: CollectorServer, tmp_path: Path,
-                                                   template: dict[str, Any]) -> None:
+def test_readable_by_another_process_while_running(
+    collector: CollectorServer, tmp_path: Path, template: dict[str, Any]
+) -> None:
     """WAL mode: a separate process reads committed packets while the collector writes."""
     post(collector, orjson.dumps([fresh(template) for _ in range(5)]))
     code = (
         "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]);"
         "print(c.execute('select count(*) from packets').fetchone()[0])"
     )
-    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "store.db")],
-                         capture_output=True, text=True, timeout=30, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "store.db")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
     assert out.stdout.strip() == "5"
 
 
-def test_exporter_and_collector_agree_end_to_end(collector: CollectorServer,
-                                                 tmp_path: Path) -> None:
+def test_exporter_and_collector_agree_end_to_end(
+    collector: CollectorServer, tmp_path: Path
+) -> None:
     """Packets traced through HttpExporter land in the store exactly once."""
-    tracer = aitel.Tracer(HttpExporter(collector.url, token=TOKEN),
-                          settings=Settings(redaction=()))
+    tracer = aitel.Tracer(HttpExporter(collector.url, token=TOKEN), settings=Settings(redaction=()))
     for n in range(20):
         with aitel.trace("e2e", input={"n": n}, tracer=tracer, request_id=f"e2e-{n}"):
             pass
@@ -257,7 +275,12 @@ def test_cli_registers_the_collect_command() -> None:
 
 def test_module_entry_point_prints_help() -> None:
     """`python -m aitel.collector --help` documents the same options."""
-    out = subprocess.run([sys.executable, "-m", "aitel.collector", "--help"],
-                         capture_output=True, text=True, timeout=60, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "aitel.collector", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     for option in ("--host", "--port", "--store", "--token"):
         assert option in out.stdout

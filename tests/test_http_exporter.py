@@ -45,7 +45,9 @@ class Server:
 
     def __init__(self, *script: Handler, default: Handler | None = None) -> None:
         self.script = list(script)
-        self.default = default or (lambda r: httpx.Response(200, json={"accepted": len(body_of(r))}))
+        self.default = default or (
+            lambda r: httpx.Response(200, json={"accepted": len(body_of(r))})
+        )
         self.requests: list[httpx.Request] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
@@ -155,8 +157,12 @@ def test_413_splits_the_batch_and_resends_the_halves() -> None:
     assert result.rejected == 1
     assert result.rejections[0].startswith("p7: larger than the collector accepts")
     assert not result.retry
-    delivered = [str(item["packet_id"]) for r in server.requests if limit(r).status_code == 200
-                 for item in body_of(r)]
+    delivered = [
+        str(item["packet_id"])
+        for r in server.requests
+        if limit(r).status_code == 200
+        for item in body_of(r)
+    ]
     assert sorted(delivered) == sorted(f"p{n}" for n in range(10) if n != 7)
     assert exporter.stats().splits >= 3
 
@@ -179,8 +185,12 @@ def test_rejections_are_final_and_logged_once(code: int, caplog: pytest.LogCaptu
 
 def test_400_with_per_packet_reasons_keeps_the_reasons() -> None:
     """When every packet is invalid the collector's reasons are passed on."""
-    server = Server(status(400, json={"error": "no valid packets",
-                                      "rejected": [{"index": 0, "reason": "status: bad"}]}))
+    server = Server(
+        status(
+            400,
+            json={"error": "no valid packets", "rejected": [{"index": 0, "reason": "status: bad"}]},
+        )
+    )
     result = server.exporter().export(batch(1))
     assert result.rejected == 1
     assert list(result.rejections) == ["p0: status: bad"]
@@ -203,7 +213,7 @@ def test_retries_exhausted_hand_the_batch_back_as_transient() -> None:
     result = exporter.export(packets)
     assert list(result.retry) == packets
     assert result.exported == 0
-    assert result.error == 'HTTP 503 (3 attempts)'
+    assert result.error == "HTTP 503 (3 attempts)"
     assert result.retry_after_s == 0.0
 
 
@@ -294,7 +304,9 @@ def test_never_raises_even_if_the_transport_does() -> None:
     def explode(request: httpx.Request) -> httpx.Response:
         raise RuntimeError("bug in a transport")
 
-    exporter = HttpExporter(URL, transport=httpx.MockTransport(explode), retry=FAST.single_attempt())
+    exporter = HttpExporter(
+        URL, transport=httpx.MockTransport(explode), retry=FAST.single_attempt()
+    )
     result = exporter.export(batch(2))
     assert len(result.retry) == 2
     assert "RuntimeError" in str(result.error)

@@ -41,7 +41,9 @@ def test_explicit_endpoint_wins_and_bare_hosts_get_the_path() -> None:
     """An argument beats the variables; http://host:port alone gets /v1/traces."""
     env = {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://traces:1/v1/traces"}
     assert traces_endpoint("http://127.0.0.1:6006", env) == "http://127.0.0.1:6006/v1/traces"
-    assert traces_endpoint("http://127.0.0.1:6006/v1/traces", env) == "http://127.0.0.1:6006/v1/traces"
+    assert (
+        traces_endpoint("http://127.0.0.1:6006/v1/traces", env) == "http://127.0.0.1:6006/v1/traces"
+    )
 
 
 def test_non_http_endpoint_is_a_config_error() -> None:
@@ -119,8 +121,13 @@ def test_from_settings_uses_aitel_settings_first() -> None:
         "OTEL_EXPORTER_OTLP_ENDPOINT": "http://ignored:4318",
         "OTEL_RESOURCE_ATTRIBUTES": "service.version=9",
     }
-    settings = Settings(exporter="otlp", endpoint="http://127.0.0.1:6006", token="t0k",
-                        environment="prod", app_version="1.2")
+    settings = Settings(
+        exporter="otlp",
+        endpoint="http://127.0.0.1:6006",
+        token="t0k",
+        environment="prod",
+        app_version="1.2",
+    )
     exporter = OtlpExporter.from_settings(settings, env=env)
     try:
         assert exporter.endpoint == "http://127.0.0.1:6006/v1/traces"
@@ -159,7 +166,9 @@ def test_missing_protobuf_names_the_install_command(monkeypatch: pytest.MonkeyPa
     """Without opentelemetry-proto the protobuf exporter fails at construction, with the fix."""
     import sys
 
-    monkeypatch.setitem(sys.modules, "opentelemetry.proto.collector.trace.v1.trace_service_pb2", None)
+    monkeypatch.setitem(
+        sys.modules, "opentelemetry.proto.collector.trace.v1.trace_service_pb2", None
+    )
     with pytest.raises(ImportError, match=r"pip install 'aitel\[otlp\]'"):
         OtlpExporter(env={})
     exporter = OtlpExporter(env={}, encoding="json")  # OTLP/JSON needs no protobuf

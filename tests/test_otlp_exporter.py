@@ -181,7 +181,9 @@ def wait_for(condition: Any, timeout: float = 10.0) -> None:
 # -- the bytes on the wire -------------------------------------------------------------
 
 
-def test_protobuf_request_decodes_with_official_classes(receiver: Receiver, make_exporter: Any) -> None:
+def test_protobuf_request_decodes_with_official_classes(
+    receiver: Receiver, make_exporter: Any
+) -> None:
     """What the exporter POSTs is an ExportTraceServiceRequest with the mapped spans."""
     exporter = make_exporter(service_name="rag-api", project_name="proj")
     result = exporter.export([encoded(P.rag_packet())])
@@ -226,7 +228,9 @@ def test_protobuf_request_decodes_with_official_classes(receiver: Receiver, make
     assert [link.span_id for link in tool.links] == [spans[P.LLM].span_id]
 
 
-def test_errors_travel_as_status_and_exception_events(receiver: Receiver, make_exporter: Any) -> None:
+def test_errors_travel_as_status_and_exception_events(
+    receiver: Receiver, make_exporter: Any
+) -> None:
     """A failed request decodes with ERROR status and exception events on tool and root."""
     make_exporter().export([encoded(P.failed_packet())])
     spans = {attrs(s.attributes)["aitel.step.id"]: s for s in receiver.spans()}
@@ -352,8 +356,9 @@ def test_persistent_failure_is_transient_then_short_circuits(
     """When retries run out the batch goes back to the pipeline; the endpoint then cools down."""
     for _ in range(50):
         receiver.answer(503, b"overloaded")
-    exporter = make_exporter(retry=RetryPolicy(max_attempts=2, initial_backoff_s=0.01),
-                             cooldown_s=30.0)
+    exporter = make_exporter(
+        retry=RetryPolicy(max_attempts=2, initial_backoff_s=0.01), cooldown_s=30.0
+    )
     batch = [encoded(P.rag_packet())]
     result = exporter.export(batch)
     assert result.exported == 0 and list(result.retry) == batch
@@ -367,8 +372,9 @@ def test_persistent_failure_is_transient_then_short_circuits(
 
 def test_unreachable_endpoint_is_transient_and_never_raises(make_exporter: Any) -> None:
     """Connection refused: a transient result, no exception."""
-    exporter = make_exporter(endpoint="http://127.0.0.1:9/v1/traces",
-                             retry=RetryPolicy(max_attempts=1))
+    exporter = make_exporter(
+        endpoint="http://127.0.0.1:9/v1/traces", retry=RetryPolicy(max_attempts=1)
+    )
     result = exporter.export([encoded(P.rag_packet())])
     assert result.exported == 0 and len(result.retry) == 1
     assert result.error
@@ -423,8 +429,9 @@ def test_pipeline_spools_while_down_and_replays(receiver: Receiver, tmp_path: Pa
     from aitel.spool import DiskSpool
 
     receiver.answer(503)
-    exporter = OtlpExporter(receiver.url, retry=RetryPolicy(max_attempts=1), cooldown_s=0.01,
-                            env={})
+    exporter = OtlpExporter(
+        receiver.url, retry=RetryPolicy(max_attempts=1), cooldown_s=0.01, env={}
+    )
     tracer = Tracer(
         exporter,
         settings=Settings(redaction=()),
@@ -437,7 +444,8 @@ def test_pipeline_spools_while_down_and_replays(receiver: Receiver, tmp_path: Pa
         stats = tracer.stats()
         assert (stats.dropped, stats.spool_pending, stats.export_errors) == (0, 0, 1)
         assert len(receiver.received) == 2  # the refused attempt, then the replay
-        assert [len(r.request().resource_spans[0].scope_spans[0].spans)
-                for r in receiver.received] == [5, 5]
+        assert [
+            len(r.request().resource_spans[0].scope_spans[0].spans) for r in receiver.received
+        ] == [5, 5]
     finally:
         tracer.shutdown(5.0)

@@ -125,8 +125,13 @@ def test_several_parentless_steps_hang_under_a_synthetic_request_span() -> None:
     """Two roots (or parents outside the packet) are children of one request span."""
     steps = [
         P.step(P.RETRIEVER, "retriever", "R", parent=None),
-        P.step(P.TOOL, "tool", "t", parent="not-in-this-packet",
-               tool={"name": "t", "tool_call_id": None, "requested_by_step_id": None}),
+        P.step(
+            P.TOOL,
+            "tool",
+            "t",
+            parent="not-in-this-packet",
+            tool={"name": "t", "tool_call_id": None, "requested_by_step_id": None},
+        ),
     ]
     trace = packet_to_trace(P.packet(steps))
     request = trace.root
@@ -137,8 +142,11 @@ def test_several_parentless_steps_hang_under_a_synthetic_request_span() -> None:
 def test_parent_cycles_do_not_orphan_steps() -> None:
     """Steps whose parents loop become children of the request span, not a detached island."""
     a, b = "a-step", "b-step"
-    steps = [P.step(P.ROOT, "chain", "root", parent=None), P.step(a, "chain", "a", parent=b),
-             P.step(b, "chain", "b", parent=a)]
+    steps = [
+        P.step(P.ROOT, "chain", "root", parent=None),
+        P.step(a, "chain", "a", parent=b),
+        P.step(b, "chain", "b", parent=a),
+    ]
     trace = packet_to_trace(P.packet(steps))
     ids = {s.span_id for s in trace.spans}
     assert all(s.parent_span_id in ids for s in trace.spans if not s.is_root)
@@ -190,12 +198,31 @@ def test_span_kinds_and_names(rag: dict[str, SpanRecord]) -> None:
     ("kind", "section", "oi_kind", "name", "operation"),
     [
         ("agent", {}, "AGENT", "invoke_agent planner", "invoke_agent"),
-        ("embedding", {"embedding": {"model_name": "text-embedding-3-small", "input_count": 3,
-                                     "dimensions": 1536}},
-         "EMBEDDING", "embeddings text-embedding-3-small", "embeddings"),
-        ("reranker", {"retrieval": {"query": "q", "documents": [{"id": "d", "score": 0.5,
-                                                                "content": "c", "metadata": {}}]}},
-         "RERANKER", "planner", None),
+        (
+            "embedding",
+            {
+                "embedding": {
+                    "model_name": "text-embedding-3-small",
+                    "input_count": 3,
+                    "dimensions": 1536,
+                }
+            },
+            "EMBEDDING",
+            "embeddings text-embedding-3-small",
+            "embeddings",
+        ),
+        (
+            "reranker",
+            {
+                "retrieval": {
+                    "query": "q",
+                    "documents": [{"id": "d", "score": 0.5, "content": "c", "metadata": {}}],
+                }
+            },
+            "RERANKER",
+            "planner",
+            None,
+        ),
         ("custom", {}, "CHAIN", "planner", None),
         ("chain", {}, "CHAIN", "planner", None),
     ],
@@ -204,7 +231,10 @@ def test_other_step_kinds(
     kind: str, section: dict[str, Any], oi_kind: str, name: str, operation: str | None
 ) -> None:
     """Agents, embeddings, rerankers and custom steps map to their OpenInference kinds."""
-    steps = [P.step(P.ROOT, "chain", "root", parent=None), P.step(P.TOOL, kind, "planner", **section)]
+    steps = [
+        P.step(P.ROOT, "chain", "root", parent=None),
+        P.step(P.TOOL, kind, "planner", **section),
+    ]
     span = by_step(packet_to_trace(P.packet(steps)).spans)[P.TOOL]
     assert span.attributes["openinference.span.kind"] == oi_kind
     assert span.name == name
@@ -213,8 +243,15 @@ def test_other_step_kinds(
 
 def test_embedding_attributes() -> None:
     """Embedding steps carry the model in both vocabularies and the dimension count."""
-    steps = [P.step(P.ROOT, "embedding", "embed", parent=None,
-                    embedding={"model_name": "m", "input_count": 3, "dimensions": 8})]
+    steps = [
+        P.step(
+            P.ROOT,
+            "embedding",
+            "embed",
+            parent=None,
+            embedding={"model_name": "m", "input_count": 3, "dimensions": 8},
+        )
+    ]
     attrs = packet_to_trace(P.packet(steps)).root.attributes
     assert attrs["embedding.model_name"] == "m"
     assert attrs["gen_ai.request.model"] == "m"
@@ -224,8 +261,18 @@ def test_embedding_attributes() -> None:
 
 def test_reranker_documents() -> None:
     """Reranker output documents use the reranker.* namespace."""
-    steps = [P.step(P.ROOT, "reranker", "rr", parent=None, retrieval={
-        "query": "q", "documents": [{"id": "d9", "score": 0.7, "content": "c", "metadata": {}}]})]
+    steps = [
+        P.step(
+            P.ROOT,
+            "reranker",
+            "rr",
+            parent=None,
+            retrieval={
+                "query": "q",
+                "documents": [{"id": "d9", "score": 0.7, "content": "c", "metadata": {}}],
+            },
+        )
+    ]
     attrs = packet_to_trace(P.packet(steps)).root.attributes
     assert attrs["reranker.query"] == "q"
     assert attrs["reranker.output_documents.0.document.id"] == "d9"
@@ -277,8 +324,12 @@ def test_llm_span_carries_both_vocabularies(rag: dict[str, SpanRecord]) -> None:
     assert {k: a.get(k) for k in expected} == expected
     assert "llm.token_count.prompt_details.cache_write" not in a  # unknown is not 0
     params = json.loads(str(a["llm.invocation_parameters"]))
-    assert params == {"model": "gpt-4o-mini", "temperature": 0.2, "max_tokens": 256,
-                      "stop": ["\n\n"]}
+    assert params == {
+        "model": "gpt-4o-mini",
+        "temperature": 0.2,
+        "max_tokens": 256,
+        "stop": ["\n\n"],
+    }
     assert json.loads(str(a["llm.tools.0.tool.json_schema"]))["function"]["name"] == "lookup"
     assert json.loads(str(a["gen_ai.tool.definitions"]))[0]["type"] == "function"
 
@@ -291,10 +342,16 @@ def test_llm_messages_in_openinference_and_genai(rag: dict[str, SpanRecord]) -> 
     assert a["llm.output_messages.0.message.role"] == "assistant"
     assert a["llm.output_messages.0.message.content"] == "Paris."
     assert json.loads(str(a["gen_ai.input.messages"]))[1] == {
-        "role": "user", "parts": [{"type": "text", "content": "What is the capital of France?"}]}
+        "role": "user",
+        "parts": [{"type": "text", "content": "What is the capital of France?"}],
+    }
     assert json.loads(str(a["gen_ai.output.messages"])) == [
-        {"role": "assistant", "parts": [{"type": "text", "content": "Paris."}],
-         "finish_reason": "stop"}]
+        {
+            "role": "assistant",
+            "parts": [{"type": "text", "content": "Paris."}],
+            "finish_reason": "stop",
+        }
+    ]
     assert a["output.value"] == "Paris."
     assert a["input.mime_type"] == "application/json"
     assert json.loads(str(a["input.value"]))["messages"][0]["role"] == "system"
@@ -308,24 +365,42 @@ def test_llm_tool_calls_become_output_message_tool_calls(rag: dict[str, SpanReco
     assert a[f"{base}.function.name"] == "lookup"
     assert json.loads(str(a[f"{base}.function.arguments"])) == {"city": "Paris"}
     parts = json.loads(str(a["gen_ai.output.messages"]))[0]["parts"]
-    assert parts == [{"type": "tool_call", "id": "call_1", "name": "lookup",
-                      "arguments": {"city": "Paris"}}]
+    assert parts == [
+        {"type": "tool_call", "id": "call_1", "name": "lookup", "arguments": {"city": "Paris"}}
+    ]
     assert a["gen_ai.response.finish_reasons"] == ["tool_calls"]
-    assert json.loads(str(a["output.value"])) == {"tool_calls": [
-        {"id": "call_1", "name": "lookup", "arguments": {"city": "Paris"}}]}
+    assert json.loads(str(a["output.value"])) == {
+        "tool_calls": [{"id": "call_1", "name": "lookup", "arguments": {"city": "Paris"}}]
+    }
 
 
 def test_multipart_and_tool_messages() -> None:
     """Content parts, images, tool results and names survive in both vocabularies."""
     messages = [
-        {"role": "user", "content": [{"type": "text", "text": "look"},
-                                     {"type": "image_url", "image_url": {"url": "https://x/y.png"}}]},
-        {"role": "assistant", "content": "", "tool_calls": [
-            {"id": "c1", "name": "f", "arguments": '{"a":1}'}]},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "look"},
+                {"type": "image_url", "image_url": {"url": "https://x/y.png"}},
+            ],
+        },
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [{"id": "c1", "name": "f", "arguments": '{"a":1}'}],
+        },
         {"role": "tool", "content": "42", "tool_call_id": "c1", "name": "f"},
     ]
-    steps = [P.step(P.ROOT, "chat_model", "m", parent=None, output="ok",
-                    llm=P.llm_section(messages=messages))]
+    steps = [
+        P.step(
+            P.ROOT,
+            "chat_model",
+            "m",
+            parent=None,
+            output="ok",
+            llm=P.llm_section(messages=messages),
+        )
+    ]
     a = packet_to_trace(P.packet(steps)).root.attributes
     base = "llm.input_messages"
     assert a[f"{base}.0.message.contents.0.message_content.type"] == "text"
@@ -337,14 +412,22 @@ def test_multipart_and_tool_messages() -> None:
     assert a[f"{base}.2.message.name"] == "f"
     genai = json.loads(str(a["gen_ai.input.messages"]))
     assert genai[0]["parts"][1] == {"type": "uri", "modality": "image", "uri": "https://x/y.png"}
-    assert genai[2] == {"role": "tool", "name": "f",
-                        "parts": [{"type": "tool_call_response", "id": "c1", "response": "42"}]}
+    assert genai[2] == {
+        "role": "tool",
+        "name": "f",
+        "parts": [{"type": "tool_call_response", "id": "c1", "response": "42"}],
+    }
 
 
 def test_completion_model_uses_prompts_and_choices() -> None:
     """A completion-style llm step maps to text_completion with prompts and choices."""
-    llm = P.llm_section(messages=None, prompts=["Say hi"], invocation_params={"model_name": "davinci"},
-                        model_name=None, provider=None)
+    llm = P.llm_section(
+        messages=None,
+        prompts=["Say hi"],
+        invocation_params={"model_name": "davinci"},
+        model_name=None,
+        provider=None,
+    )
     steps = [P.step(P.ROOT, "llm", "OpenAI", parent=None, output="hi", llm=llm)]
     root = packet_to_trace(P.packet(steps)).root
     a = root.attributes
@@ -358,8 +441,16 @@ def test_completion_model_uses_prompts_and_choices() -> None:
 
 def test_unreported_usage_is_absent_not_zero() -> None:
     """No usage: no token attributes at all, and aitel.llm.usage_reported=false."""
-    steps = [P.step(P.ROOT, "chat_model", "m", parent=None, output="x",
-                    llm=P.llm_section(usage=None, cost_usd=None))]
+    steps = [
+        P.step(
+            P.ROOT,
+            "chat_model",
+            "m",
+            parent=None,
+            output="x",
+            llm=P.llm_section(usage=None, cost_usd=None),
+        )
+    ]
     a = packet_to_trace(P.packet(steps)).root.attributes
     assert not [k for k in a if "token_count" in k or "gen_ai.usage" in k]
     assert a["aitel.llm.usage_reported"] is False
@@ -397,12 +488,16 @@ def test_retrieval_documents_with_ids_and_scores(rag: dict[str, SpanRecord]) -> 
     assert a["retrieval.documents.0.document.score"] == 0.92
     assert a["retrieval.documents.0.document.content"] == "Paris is the capital of France."
     assert json.loads(str(a["retrieval.documents.0.document.metadata"])) == {
-        "lang": "en", "source": "wiki/paris"}
+        "lang": "en",
+        "source": "wiki/paris",
+    }
     assert a["retrieval.documents.1.document.id"] == "doc-2"
     assert "retrieval.documents.1.document.metadata" not in a
     assert a["gen_ai.retrieval.query.text"] == "capital of France"
     assert json.loads(str(a["gen_ai.retrieval.documents"])) == [
-        {"id": "doc-1", "score": 0.92}, {"id": "doc-2", "score": 0.41}]
+        {"id": "doc-1", "score": 0.92},
+        {"id": "doc-2", "score": 0.41},
+    ]
     assert a["input.value"] == "capital of France"
 
 
@@ -417,7 +512,8 @@ def test_tool_attributes_and_link_to_requesting_model(rag: dict[str, SpanRecord]
     assert a["gen_ai.tool.call.result"] == "capital"
     assert a["aitel.tool.requested_by_step_id"] == P.LLM
     assert [(link.span_id, link.attributes) for link in tool.links] == [
-        (rag[P.LLM].span_id, {"aitel.link": "tool_call_requested_by"})]
+        (rag[P.LLM].span_id, {"aitel.link": "tool_call_requested_by"})
+    ]
 
 
 # -- request-level attributes -----------------------------------------------------------
@@ -469,7 +565,10 @@ def test_successful_spans_are_ok(rag: dict[str, SpanRecord]) -> None:
 
 def test_incomplete_step_is_unset() -> None:
     """A step that never reported its end is UNSET, with its status as an attribute."""
-    steps = [P.step(P.ROOT, "chain", "r", parent=None), P.step(P.TOOL, "chain", "s", status="INCOMPLETE")]
+    steps = [
+        P.step(P.ROOT, "chain", "r", parent=None),
+        P.step(P.TOOL, "chain", "s", status="INCOMPLETE"),
+    ]
     span = by_step(packet_to_trace(P.packet(steps)).spans)[P.TOOL]
     assert span.status_code is StatusCode.UNSET
     assert span.attributes["aitel.step.status"] == "INCOMPLETE"
@@ -477,8 +576,10 @@ def test_incomplete_step_is_unset() -> None:
 
 def test_step_metadata_and_tags_stay_on_their_span() -> None:
     """A non-root step's own metadata and tags are on its span only."""
-    steps = [P.step(P.ROOT, "chain", "r", parent=None),
-             P.step(P.TOOL, "chain", "s", tags=["seq:1"], metadata={"k": 1})]
+    steps = [
+        P.step(P.ROOT, "chain", "r", parent=None),
+        P.step(P.TOOL, "chain", "s", tags=["seq:1"], metadata={"k": 1}),
+    ]
     span = by_step(packet_to_trace(P.packet(steps)).spans)[P.TOOL]
     assert span.attributes["tag.tags"] == ["seq:1"]
     assert json.loads(str(span.attributes["metadata"])) == {"k": 1}
@@ -490,7 +591,8 @@ def test_step_events_become_span_events() -> None:
     steps = [P.step(P.ROOT, "chain", "r", parent=None, events=[event])]
     root = packet_to_trace(P.packet(steps)).root
     assert [(e.name, e.time_unix_nano, e.attributes) for e in root.events] == [
-        ("retry", P.BASE_NS + 5_000_000, {"aitel.event.data": '{"attempt":2}'})]
+        ("retry", P.BASE_NS + 5_000_000, {"aitel.event.data": '{"attempt":2}'})
+    ]
 
 
 # -- errors ---------------------------------------------------------------------------
@@ -539,8 +641,9 @@ def test_long_values_are_truncated_with_a_marker_and_counted() -> None:
 def test_long_lists_are_cut_and_counted() -> None:
     """Documents beyond max_items are left out and counted, never silently."""
     docs = [{"id": f"d{i}", "score": 1.0, "content": "c", "metadata": {}} for i in range(5)]
-    steps = [P.step(P.ROOT, "retriever", "r", parent=None,
-                    retrieval={"query": "q", "documents": docs})]
+    steps = [
+        P.step(P.ROOT, "retriever", "r", parent=None, retrieval={"query": "q", "documents": docs})
+    ]
     trace = packet_to_trace(P.packet(steps), MappingOptions(max_items=2))
     a = trace.root.attributes
     assert "retrieval.documents.1.document.id" in a
@@ -570,11 +673,25 @@ def test_attribute_types_are_otel_types() -> None:
 
 def test_odd_values_never_raise() -> None:
     """Garbage in sections (wrong types, huge ints, non-dicts) maps without raising."""
-    steps = [P.step(P.ROOT, "chat_model", "m", parent=None, output={"x": 1},
-                    llm={"model_name": 5, "usage": {"prompt_tokens": "many"}, "messages": ["hi", 3],
-                         "invocation_params": {"temperature": "hot", "seed": 2**70},
-                         "tool_calls": "nope"},
-                    metadata={"big": 2**80}, tags=[1, "ok"], events=["bad"])]
+    steps = [
+        P.step(
+            P.ROOT,
+            "chat_model",
+            "m",
+            parent=None,
+            output={"x": 1},
+            llm={
+                "model_name": 5,
+                "usage": {"prompt_tokens": "many"},
+                "messages": ["hi", 3],
+                "invocation_params": {"temperature": "hot", "seed": 2**70},
+                "tool_calls": "nope",
+            },
+            metadata={"big": 2**80},
+            tags=[1, "ok"],
+            events=["bad"],
+        )
+    ]
     trace = packet_to_trace(P.packet(steps, pipeline_metadata=None, performance=None))
     a = trace.root.attributes
     assert a["llm.input_messages.0.message.content"] == "hi"

@@ -55,33 +55,55 @@ pytestmark = pytest.mark.slow
 
 PROJECT = "aitel-otlp-tests"
 MODEL = "gpt-4o-mini-2024-07-18"
-OI_KIND = {"chain": "CHAIN", "chat_model": "LLM", "llm": "LLM", "retriever": "RETRIEVER",
-           "tool": "TOOL", "agent": "AGENT", "embedding": "EMBEDDING", "reranker": "RERANKER",
-           "custom": "CHAIN"}
+OI_KIND = {
+    "chain": "CHAIN",
+    "chat_model": "LLM",
+    "llm": "LLM",
+    "retriever": "RETRIEVER",
+    "tool": "TOOL",
+    "agent": "AGENT",
+    "embedding": "EMBEDDING",
+    "reranker": "RERANKER",
+    "custom": "CHAIN",
+}
 
 
 # -- a LangChain RAG chain and a tool-calling agent, offline ----------------------------------
 
 
 class WikiRetriever(BaseRetriever):
-    def _get_relevant_documents(
-        self, query: str, *, run_manager: Any = None
-    ) -> list[Document]:
+    def _get_relevant_documents(self, query: str, *, run_manager: Any = None) -> list[Document]:
         return [
-            Document(id="doc-paris", page_content="Paris is the capital of France.",
-                     metadata={"score": 0.93, "source": "wiki/paris"}),
-            Document(id="doc-europe", page_content="France is in Western Europe.",
-                     metadata={"score": 0.41}),
+            Document(
+                id="doc-paris",
+                page_content="Paris is the capital of France.",
+                metadata={"score": 0.93, "source": "wiki/paris"},
+            ),
+            Document(
+                id="doc-europe",
+                page_content="France is in Western Europe.",
+                metadata={"score": 0.41},
+            ),
         ]
 
 
 def rag_chain() -> Runnable[str, str]:
-    model = GenericFakeChatModel(messages=iter([AIMessage(
-        "Paris.",
-        usage_metadata={"input_tokens": 52, "output_tokens": 3, "total_tokens": 55,
-                        "input_token_details": {"cache_read": 32}},
-        response_metadata={"model_name": MODEL, "finish_reason": "stop"},
-    )]))
+    model = GenericFakeChatModel(
+        messages=iter(
+            [
+                AIMessage(
+                    "Paris.",
+                    usage_metadata={
+                        "input_tokens": 52,
+                        "output_tokens": 3,
+                        "total_tokens": 55,
+                        "input_token_details": {"cache_read": 32},
+                    },
+                    response_metadata={"model_name": MODEL, "finish_reason": "stop"},
+                )
+            ]
+        )
+    )
     prompt = ChatPromptTemplate.from_messages(
         [("system", "Answer from the context: {context}"), ("human", "{question}")]
     )
@@ -104,8 +126,7 @@ class ScriptedToolModel(BaseChatModel):
         return "scripted-tool-model"
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
-        return LangSmithParams(ls_provider="openai", ls_model_name="gpt-4o",
-                               ls_model_type="chat")
+        return LangSmithParams(ls_provider="openai", ls_model_name="gpt-4o", ls_model_type="chat")
 
     def bind_tools(
         self, tools: Sequence[Any], *, tool_choice: str | None = None, **kwargs: Any
@@ -146,8 +167,10 @@ def turn(*calls: tuple[str, dict[str, Any], str], text: str = "") -> AIMessage:
         text,
         tool_calls=[{"name": n, "args": a, "id": i, "type": "tool_call"} for n, a, i in calls],
         usage_metadata={"input_tokens": 40, "output_tokens": 12, "total_tokens": 52},
-        response_metadata={"model_name": "gpt-4o-2024-08-06",
-                           "finish_reason": "tool_calls" if calls else "stop"},
+        response_metadata={
+            "model_name": "gpt-4o-2024-08-06",
+            "finish_reason": "tool_calls" if calls else "stop",
+        },
     )
 
 
@@ -195,20 +218,24 @@ class Tee:
 @pytest.fixture(scope="module")
 def stored(phoenix: Any) -> Iterator[tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]]:
     """Three requests exported to Phoenix: the packets sent and Phoenix's spans by step id."""
-    otlp = OtlpExporter(phoenix.otlp_endpoint, project_name=PROJECT, service_name="aitel-tests",
-                        env={})
+    otlp = OtlpExporter(
+        phoenix.otlp_endpoint, project_name=PROJECT, service_name="aitel-tests", env={}
+    )
     tee = Tee(otlp)
     tracer = aitel.Tracer(tee, settings=aitel.Settings(redaction=()))
-    handler = AITelHandler(tracer=tracer, session_id="session-otlp", user_id="user-1",
-                           ab_variant="B")
+    handler = AITelHandler(
+        tracer=tracer, session_id="session-otlp", user_id="user-1", ab_variant="B"
+    )
     config: RunnableConfig = {"callbacks": [handler]}
 
     assert rag_chain().invoke("What is the capital of France?", config) == "Paris."
-    answer = agent([
-        turn(("get_weather", {"city": "Lisbon"}, "call_w1")),
-        turn(("to_fahrenheit", {"celsius": 24}, "call_f1")),
-        turn(text="Sunny, 75F in Lisbon."),
-    ]).invoke("Weather in Lisbon in F?", config)
+    answer = agent(
+        [
+            turn(("get_weather", {"city": "Lisbon"}, "call_w1")),
+            turn(("to_fahrenheit", {"celsius": 24}, "call_f1")),
+            turn(text="Sunny, 75F in Lisbon."),
+        ]
+    ).invoke("Weather in Lisbon in F?", config)
     assert answer == "Sunny, 75F in Lisbon."
     with pytest.raises(LookupError):
         agent([turn(("get_weather", {"city": "Atlantis"}, "call_a1"))]).invoke("Atlantis?", config)
@@ -227,8 +254,11 @@ def stored(phoenix: Any) -> Iterator[tuple[list[dict[str, Any]], dict[str, dict[
 
 
 def packet_named(packets: list[dict[str, Any]], name: str, status: str) -> dict[str, Any]:
-    return next(p for p in packets
-                if p["pipeline_metadata"]["function_name"] == name and p["status"] == status)
+    return next(
+        p
+        for p in packets
+        if p["pipeline_metadata"]["function_name"] == name and p["status"] == status
+    )
 
 
 def test_phoenix_started(phoenix: Any) -> None:
@@ -260,7 +290,9 @@ def test_span_kinds(stored: Any) -> None:
         for step in packet["steps"]:
             assert by_step[step["step_id"]]["span_kind"] == OI_KIND[step["kind"]], step["name"]
     rag = packet_named(packets, "rag_chain", "SUCCESS")
-    assert {"CHAIN", "RETRIEVER", "LLM"} <= {by_step[s["step_id"]]["span_kind"] for s in rag["steps"]}
+    assert {"CHAIN", "RETRIEVER", "LLM"} <= {
+        by_step[s["step_id"]]["span_kind"] for s in rag["steps"]
+    }
     agent_packet = packet_named(packets, "weather_agent", "SUCCESS")
     kinds = [by_step[s["step_id"]]["span_kind"] for s in agent_packet["steps"]]
     assert kinds.count("LLM") == 3 and kinds.count("TOOL") == 2
@@ -275,15 +307,21 @@ def test_model_name_and_token_counts(stored: Any) -> None:
     a = span["attributes"]
     assert span["name"] == f"chat {MODEL}"
     assert a["llm.model_name"] == MODEL
-    assert (a["llm.token_count.prompt"], a["llm.token_count.completion"],
-            a["llm.token_count.total"]) == (52, 3, 55)
+    assert (
+        a["llm.token_count.prompt"],
+        a["llm.token_count.completion"],
+        a["llm.token_count.total"],
+    ) == (52, 3, 55)
     assert a["llm.token_count.prompt_details.cache_read"] == 32
     assert a["gen_ai.usage.input_tokens"] == 52
     assert a["llm.input_messages.1.message.content"] == "What is the capital of France?"
     assert a["llm.output_messages.0.message.content"] == "Paris."
     root = by_step[rag["steps"][0]["step_id"]]["attributes"]
     assert (root["session.id"], root["user.id"], root["aitel.ab_variant"]) == (
-        "session-otlp", "user-1", "B")
+        "session-otlp",
+        "user-1",
+        "B",
+    )
 
 
 def test_retrieval_documents_with_ids_and_scores(stored: Any) -> None:
@@ -292,8 +330,10 @@ def test_retrieval_documents_with_ids_and_scores(stored: Any) -> None:
     rag = packet_named(packets, "rag_chain", "SUCCESS")
     [retriever] = [s for s in rag["steps"] if s["kind"] == "retriever"]
     a = by_step[retriever["step_id"]]["attributes"]
-    docs = [(a[f"retrieval.documents.{i}.document.id"], a[f"retrieval.documents.{i}.document.score"])
-            for i in range(2)]
+    docs = [
+        (a[f"retrieval.documents.{i}.document.id"], a[f"retrieval.documents.{i}.document.score"])
+        for i in range(2)
+    ]
     assert docs == [("doc-paris", 0.93), ("doc-europe", 0.41)]
     assert a["retrieval.documents.0.document.content"] == "Paris is the capital of France."
 
@@ -303,7 +343,9 @@ def test_tool_spans(stored: Any) -> None:
     packets, by_step = stored
     agent_packet = packet_named(packets, "weather_agent", "SUCCESS")
     tools = [by_step[s["step_id"]] for s in agent_packet["steps"] if s["kind"] == "tool"]
-    assert [(t["name"], t["attributes"]["tool.name"], t["attributes"]["tool.id"]) for t in tools] == [
+    assert [
+        (t["name"], t["attributes"]["tool.name"], t["attributes"]["tool.id"]) for t in tools
+    ] == [
         ("execute_tool get_weather", "get_weather", "call_w1"),
         ("execute_tool to_fahrenheit", "to_fahrenheit", "call_f1"),
     ]
@@ -311,7 +353,8 @@ def test_tool_spans(stored: Any) -> None:
     first = models[0]["attributes"]
     assert first["llm.provider"] == "openai"
     assert first["llm.output_messages.0.message.tool_calls.0.tool_call.function.name"] == (
-        "get_weather")
+        "get_weather"
+    )
 
 
 def test_failing_run_has_error_status(stored: Any) -> None:

@@ -283,7 +283,9 @@ def test_small_queue_wakes_the_worker_before_it_fills() -> None:
     import time
 
     memory = InMemoryExporter()
-    pipeline = ExportPipeline(memory, config=PipelineConfig(max_queue_size=64, max_batch_size=512, schedule_delay_s=60))
+    pipeline = ExportPipeline(
+        memory, config=PipelineConfig(max_queue_size=64, max_batch_size=512, schedule_delay_s=60)
+    )
     for i in range(16):
         pipeline.submit(packet(i))
     deadline = time.monotonic() + 10

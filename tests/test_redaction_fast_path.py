@@ -13,9 +13,14 @@ from aitel.testing import capture_packets
 
 def traced_packet(**step_data) -> dict:
     with capture_packets(redaction=()) as captured:
-        with aitel.trace("job", input=step_data.get("input", "hello"), metadata=step_data.get("metadata")) as t:
+        with aitel.trace(
+            "job", input=step_data.get("input", "hello"), metadata=step_data.get("metadata")
+        ) as t:
             with t.step("call", kind="llm", input=step_data.get("step_input")) as s:
-                s.set_llm(model_name="gpt-4o", invocation_params=step_data.get("params", {"temperature": 0}))
+                s.set_llm(
+                    model_name="gpt-4o",
+                    invocation_params=step_data.get("params", {"temperature": 0}),
+                )
                 s.set_output(step_data.get("output", "world"))
         return captured.one()
 
@@ -35,7 +40,10 @@ def test_clean_packet_takes_the_fast_path_and_is_unchanged() -> None:
         ({"metadata": {"jwt": "opaque-value-1"}}, "opaque-value-1"),
         ({"input": '{"creds": "nested-plain-2"}'}, "nested-plain-2"),
         ({"step_input": {"deep": [{"x": {"api_key": "plain-3"}}]}}, "plain-3"),
-        ({"output": "key is sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z"}, "sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z"),
+        (
+            {"output": "key is sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z"},
+            "sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z",
+        ),
     ],
 )
 def test_sensitive_values_never_take_the_fast_path(where: dict, value: str) -> None:

@@ -22,14 +22,18 @@ def canary() -> str:
 def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])  # closed again when the block ends: connections are refused
+        return int(
+            sock.getsockname()[1]
+        )  # closed again when the block ends: connections are refused
 
 
 def all_bytes(directory: Path) -> bytes:
     return b"".join(p.read_bytes() for p in directory.rglob("*") if p.is_file())
 
 
-def test_secret_in_a_failing_request_never_reaches_spool_or_logs(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_secret_in_a_failing_request_never_reaches_spool_or_logs(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """Undeliverable packets are spooled redacted; error logs carry no payload."""
     secret = canary()
     spool_dir = tmp_path / "spool"
@@ -39,7 +43,10 @@ def test_secret_in_a_failing_request_never_reaches_spool_or_logs(tmp_path: Path,
     )
     tracer = aitel.Tracer(exporter, settings=aitel.Settings(), spool=DiskSpool(spool_dir))
     caplog.set_level(logging.DEBUG)
-    with pytest.raises(RuntimeError), aitel.trace("job", input={"prompt": f"my key is {secret}"}, tracer=tracer) as t:
+    with (
+        pytest.raises(RuntimeError),
+        aitel.trace("job", input={"prompt": f"my key is {secret}"}, tracer=tracer) as t,
+    ):
         with t.step("tool", kind="tool", input={"api_key": secret, "note": secret}):
             raise RuntimeError(f"upstream rejected {secret}")
     tracer.flush(5)

@@ -48,9 +48,9 @@ def scripted(*outcomes: HttpOutcome) -> tuple[list[HttpOutcome], Callable[[], Ht
     return calls, attempt
 
 
-def run(policy: RetryPolicy, *outcomes: HttpOutcome, clock: FakeClock | None = None) -> tuple[
-    HttpOutcome, list[HttpOutcome], FakeClock
-]:
+def run(
+    policy: RetryPolicy, *outcomes: HttpOutcome, clock: FakeClock | None = None
+) -> tuple[HttpOutcome, list[HttpOutcome], FakeClock]:
     clock = clock or FakeClock()
     calls, attempt = scripted(*outcomes)
     result = policy.run(
@@ -94,7 +94,12 @@ def test_other_statuses_are_never_retried(status: int) -> None:
 def test_rejections_are_classified() -> None:
     """Final rejections are the 4xx answers other than 408, 413 and 429."""
     assert [s for s in (400, 401, 403, 404, 409, 422) if is_rejection(s)] == [
-        400, 401, 403, 404, 409, 422,
+        400,
+        401,
+        403,
+        404,
+        409,
+        422,
     ]
     assert not any(is_rejection(s) for s in (None, 200, 207, 408, 413, 429, 500, 503))
 
@@ -175,7 +180,9 @@ def test_stop_interrupts_a_long_wait() -> None:
     results: list[HttpOutcome] = []
     calls, attempt = scripted(throttled)
     policy = RetryPolicy(max_elapsed_s=120)
-    thread = threading.Thread(target=lambda: results.append(policy.run(attempt, interrupt=interrupt)))
+    thread = threading.Thread(
+        target=lambda: results.append(policy.run(attempt, interrupt=interrupt))
+    )
     started = time.monotonic()
     thread.start()
     while not calls:  # the first attempt has happened; the policy is now waiting

@@ -257,5 +257,9 @@ def test_forked_child_writes_its_own_subdirectory(directory: Path) -> None:
     assert len([d for d in directory.iterdir() if not d.name.startswith(".")]) == 2
     spool.close()
     assert sorted(p.packet_id for p in drain_all(DiskSpool(directory))) == [
-        "id-0", "id-1", "id-100", "id-101", "id-2",
+        "id-0",
+        "id-1",
+        "id-100",
+        "id-101",
+        "id-2",
     ]

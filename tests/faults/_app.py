@@ -89,7 +89,9 @@ def main() -> int:
         args.endpoint,
         token=args.token,
         timeout_s=args.request_timeout,
-        retry=RetryPolicy(initial_backoff_s=0.05, max_backoff_s=0.5, max_elapsed_s=args.max_elapsed),
+        retry=RetryPolicy(
+            initial_backoff_s=0.05, max_backoff_s=0.5, max_elapsed_s=args.max_elapsed
+        ),
         cooldown_s=0.2,
         max_cooldown_s=1.0,
     )
@@ -181,10 +183,14 @@ def emit(tracer: Any, prefix: str, count: int) -> None:
         request_id = f"{prefix}-{n}"
         if base is not None:
             packet = dict(base)
-            packet.update(packet_id=str(uuid.uuid4()), request_id=request_id, payload={"input": pad})
+            packet.update(
+                packet_id=str(uuid.uuid4()), request_id=request_id, payload={"input": pad}
+            )
             tracer.pipeline.submit(packet)
         else:
-            with aitel.trace("work", input={"n": n, "pad": pad}, tracer=tracer, request_id=request_id) as span:
+            with aitel.trace(
+                "work", input={"n": n, "pad": pad}, tracer=tracer, request_id=request_id
+            ) as span:
                 span.set_output("done")
         REPORT["emitted"] = REPORT.get("emitted", 0) + 1
         if interval:

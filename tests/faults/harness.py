@@ -116,8 +116,17 @@ class CollectorProcess:
     def start(self, timeout: float = 20.0) -> CollectorProcess:
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                [PY, "-m", "aitel.collector", "--port", str(self.port), "--store",
-                 str(self.store), "--token", self.token],
+                [
+                    PY,
+                    "-m",
+                    "aitel.collector",
+                    "--port",
+                    str(self.port),
+                    "--store",
+                    str(self.store),
+                    "--token",
+                    self.token,
+                ],
                 env=child_env(),
                 stdout=subprocess.DEVNULL,
                 stderr=log,
@@ -293,8 +302,9 @@ class FaultProxy:
 
         server = _QuietServer(("127.0.0.1", 0), Handler)
         self._server = server
-        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                         daemon=True).start()
+        threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
         return self
 
     def stop(self) -> None:
@@ -341,8 +351,16 @@ class AppRun:
 
 def app_command(tmp: Path, endpoint: str, **options: Any) -> tuple[list[str], Path]:
     report = tmp / f"report-{time.monotonic_ns()}.json"
-    cmd = [PY, str(APP), "--endpoint", endpoint, "--token", options.pop("token", TOKEN),
-           "--report", str(report)]
+    cmd = [
+        PY,
+        str(APP),
+        "--endpoint",
+        endpoint,
+        "--token",
+        options.pop("token", TOKEN),
+        "--report",
+        str(report),
+    ]
     for key, value in options.items():
         flag = "--" + key.replace("_", "-")
         if value is True:

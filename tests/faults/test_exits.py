@@ -55,9 +55,13 @@ class Launched:
         directory = self.base / f"{state}-{mode}"
         directory.mkdir(parents=True)
         options: dict[str, Any] = {
-            "spool": self.spool(state, mode), "count": COUNT, "prefix": self.prefix(state, mode),
+            "spool": self.spool(state, mode),
+            "count": COUNT,
+            "prefix": self.prefix(state, mode),
             # up: time to deliver on a busy machine; down: retries give up after 1 s
-            "shutdown_timeout": 10.0 if state == "up" else 3.0, "max_elapsed": 1.0, "exit": mode,
+            "shutdown_timeout": 10.0 if state == "up" else 3.0,
+            "max_elapsed": 1.0,
+            "exit": mode,
             # SIGKILL cannot be handled: the app says READY once everything is delivered or
             # acknowledged to the spool; the other signals arrive while packets are queued
             "ready_after": "flush" if mode == "sigkill" else "submit",

@@ -29,8 +29,14 @@ def test_forked_children_deliver_everything_once(
     prefix = f"fork-{pattern}"
     before = shared_collector.health()
     run = run_app(
-        tmp_path, shared_collector.url, count=COUNT, prefix=prefix, fork=pattern,
-        children=CHILDREN, spool=tmp_path / "spool", shutdown_timeout=15,
+        tmp_path,
+        shared_collector.url,
+        count=COUNT,
+        prefix=prefix,
+        fork=pattern,
+        children=CHILDREN,
+        spool=tmp_path / "spool",
+        shutdown_timeout=15,
     )
     assert run.returncode == 0, run.stderr
     if pattern == "prefork":

@@ -60,8 +60,9 @@ def test_5xx_burst_is_retried_then_delivered(
         ("status", 500, {}),
     )
     prefix = "burst-5xx"
-    run = run_app(tmp_path, proxy.url, count=60, prefix=prefix, dicts=True,
-                  spool=tmp_path / "spool", drain=20)
+    run = run_app(
+        tmp_path, proxy.url, count=60, prefix=prefix, dicts=True, spool=tmp_path / "spool", drain=20
+    )
     assert run.returncode == 0, run.stderr
     assert run.report["drained"] is True
     assert [s.status for s in proxy.seen][:5] == [503, 502, 504, 500, 200]
@@ -93,8 +94,17 @@ def test_blackhole_flush_and_shutdown_stay_bounded(
     proxy = proxy_to(default=("hang",))
     prefix = f"blackhole-{with_spool}"
     spool = tmp_path / "spool" if with_spool else None
-    run = run_app(tmp_path, proxy.url, count=80, prefix=prefix, dicts=True, spool=spool,
-                  flush=2.0, shutdown_timeout=2.0, request_timeout=30)
+    run = run_app(
+        tmp_path,
+        proxy.url,
+        count=80,
+        prefix=prefix,
+        dicts=True,
+        spool=spool,
+        flush=2.0,
+        shutdown_timeout=2.0,
+        request_timeout=30,
+    )
     assert run.returncode == 0, run.stderr
     assert run.report["flush_s"] < 2.6
     assert run.report["shutdown_s"] < 2.6
@@ -152,8 +162,16 @@ def test_wrong_token_is_rejected_without_retries(
     """401: every packet is counted as rejected, and each batch was sent exactly once."""
     prefix = "wrong-token"
     before = shared_collector.health()
-    run = run_app(tmp_path, shared_collector.url, count=120, prefix=prefix, dicts=True,
-                  token="not-the-token", batch=50, spool=tmp_path / "spool")
+    run = run_app(
+        tmp_path,
+        shared_collector.url,
+        count=120,
+        prefix=prefix,
+        dicts=True,
+        token="not-the-token",
+        batch=50,
+        spool=tmp_path / "spool",
+    )
     assert run.returncode == 0, run.stderr
     after = shared_collector.health()
     assert run.stats["rejected"] == 120

@@ -30,8 +30,17 @@ def test_collector_restarted_mid_stream(tmp_path: Path) -> None:
     collector = CollectorProcess(tmp_path / "store.db").start()
     count = 1000
     app = start_app(
-        tmp_path, collector.url, count=count, prefix="restart", dicts=True, rate=500,
-        spool=tmp_path / "spool", drain=30, exit="sigterm", batch=100, max_elapsed=0.5,
+        tmp_path,
+        collector.url,
+        count=count,
+        prefix="restart",
+        dicts=True,
+        rate=500,
+        spool=tmp_path / "spool",
+        drain=30,
+        exit="sigterm",
+        batch=100,
+        max_elapsed=0.5,
     )
     try:
         wait_for(lambda: collector.health()["packets"] >= 200, 20, "the first packets to arrive")
@@ -60,8 +69,13 @@ def test_collector_down_for_the_whole_run(tmp_path: Path) -> None:
     endpoint_port_holder = CollectorProcess(tmp_path / "store.db")
     count = 800
     run = run_app(
-        tmp_path, endpoint_port_holder.url, count=count, prefix="later", spool=tmp_path / "spool",
-        shutdown_timeout=2.0, max_elapsed=0.5,
+        tmp_path,
+        endpoint_port_holder.url,
+        count=count,
+        prefix="later",
+        spool=tmp_path / "spool",
+        shutdown_timeout=2.0,
+        max_elapsed=0.5,
     )
     assert run.returncode == 0, run.stderr
     assert run.stats["spooled"] == count
@@ -83,8 +97,13 @@ def test_burst_against_slow_collector_with_spool_loses_nothing(
     proxy = proxy_to(default=("delay", 0.2))
     count = 10_000
     run = run_app(
-        tmp_path, proxy.url, count=count, prefix="burst-spool", dicts=True,
-        spool=tmp_path / "spool", shutdown_timeout=3.0,
+        tmp_path,
+        proxy.url,
+        count=count,
+        prefix="burst-spool",
+        dicts=True,
+        spool=tmp_path / "spool",
+        shutdown_timeout=3.0,
     )
     assert run.returncode == 0, run.stderr
     stats = run.stats
@@ -104,7 +123,12 @@ def test_burst_against_slow_collector_without_spool_counts_drops_exactly(
     count = 10_000
     prefix = "burst-memory"
     run = run_app(
-        tmp_path, proxy.url, count=count, prefix=prefix, dicts=True, queue=2048,
+        tmp_path,
+        proxy.url,
+        count=count,
+        prefix=prefix,
+        dicts=True,
+        queue=2048,
         shutdown_timeout=10.0,
     )
     assert run.returncode == 0, run.stderr
@@ -121,9 +145,18 @@ def test_memory_stays_bounded_during_a_long_outage(tmp_path: Path) -> None:
     flat, and every packet is either spooled or counted."""
     count = 20_000
     run = run_app(
-        tmp_path, closed_endpoint(), count=count, prefix="outage", dicts=True, queue=1000,
-        spool=tmp_path / "spool", payload_bytes=2000, sample_memory=True, rate=8000,
-        shutdown_timeout=3.0, max_elapsed=0.5,
+        tmp_path,
+        closed_endpoint(),
+        count=count,
+        prefix="outage",
+        dicts=True,
+        queue=1000,
+        spool=tmp_path / "spool",
+        payload_bytes=2000,
+        sample_memory=True,
+        rate=8000,
+        shutdown_timeout=3.0,
+        max_elapsed=0.5,
     )
     assert run.returncode == 0, run.stderr
     stats, memory = run.stats, run.report["memory"]

@@ -92,7 +92,9 @@ def test_full_disk_never_raises_and_counts_every_packet(tmp_path: Path) -> None:
     done = subprocess.run(
         [PY, str(HERE / "_spool_limits.py"), "full", str(tmp_path / "spool"), closed_endpoint()],
         env={**child_env(), "PYTHONDONTWRITEBYTECODE": "1"},  # no bytecode cut short by the limit
-        capture_output=True, timeout=60, check=False,
+        capture_output=True,
+        timeout=60,
+        check=False,
     )
     assert done.returncode == 0, done.stderr.decode()
     result = json.loads(done.stdout.decode().splitlines()[-1])
@@ -110,9 +112,12 @@ def test_read_only_spool_never_raises_and_counts_every_packet(tmp_path: Path) ->
     directory = tmp_path / "read-only"
     directory.mkdir()
     if os.geteuid() == 0:  # root writes through permissions: make the directory immutable
-        if shutil.which("chattr") is None or subprocess.run(
-            ["chattr", "+i", str(directory)], capture_output=True, check=False
-        ).returncode:
+        if (
+            shutil.which("chattr") is None
+            or subprocess.run(
+                ["chattr", "+i", str(directory)], capture_output=True, check=False
+            ).returncode
+        ):
             pytest.skip("cannot make a directory read-only for root here (no chattr +i)")
         undo = ["chattr", "-i", str(directory)]
     else:
@@ -121,7 +126,10 @@ def test_read_only_spool_never_raises_and_counts_every_packet(tmp_path: Path) ->
     try:
         done = subprocess.run(
             [PY, str(HERE / "_spool_limits.py"), "readonly", str(directory), closed_endpoint()],
-            env=child_env(), capture_output=True, timeout=60, check=False,
+            env=child_env(),
+            capture_output=True,
+            timeout=60,
+            check=False,
         )
     finally:
         subprocess.run(undo, check=True)

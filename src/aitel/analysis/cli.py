@@ -99,6 +99,13 @@ def _add_analysis_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--threads", type=int, default=None, help="worker threads (default: all cores)"
     )
+    group.add_argument(
+        "--no-cache",
+        dest="cache",
+        action="store_false",
+        help="parse every file afresh; do not read or write the fact cache "
+        "(default: $AITEL_ANALYSIS_CACHE or ~/.cache/aitel/analysis)",
+    )
 
 
 def _paths(parser: argparse.ArgumentParser) -> None:
@@ -238,7 +245,7 @@ def _analyze(args: argparse.Namespace) -> int:
     from aitel.analysis.loading import load
     from aitel.analysis.render import print_report
 
-    with load(args.paths, _filters(args), threads=args.threads) as ds:
+    with load(args.paths, _filters(args), threads=args.threads, cache=args.cache) as ds:
         if ds.stats.packets == 0:
             _error("analyze", _no_data_message(ds.stats.packets_read))
             return EXIT_NO_DATA
@@ -269,7 +276,7 @@ def _report(args: argparse.Namespace) -> int:
     from aitel.analysis.html_report import write_html_report
     from aitel.analysis.loading import load
 
-    with load(args.paths, _filters(args), threads=args.threads) as ds:
+    with load(args.paths, _filters(args), threads=args.threads, cache=args.cache) as ds:
         if ds.stats.packets == 0:
             _error("report", _no_data_message(ds.stats.packets_read))
             return EXIT_NO_DATA

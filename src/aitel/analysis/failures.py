@@ -30,7 +30,8 @@ SELECT
     max(ts) AS last_ts,
     min_by({{'ts': ts, 'id': coalesce(request_id, packet_id)}},
            coalesce(ts, TIMESTAMP '9999-12-31'), {_EXAMPLES}) AS examples,
-    any_value(error_message) AS example
+    min_by(error_message, {{'ts': coalesce(ts, TIMESTAMP '9999-12-31'),
+                            'id': coalesce(request_id, packet_id, '')}}) AS example
 FROM packets
 WHERE status = 'FAILURE'
 GROUP BY ALL
@@ -70,7 +71,12 @@ def failures(ds: Dataset, *, top: int = 20) -> Failures:
     groups: dict[tuple[str | None, str], _Group] = {}
     total = 0
     far = datetime.max
-    for row in ds.con.execute(_SQL).fetchall():
+    # Rows in a fixed order, so each group's example is the same from run to run.
+    rows = sorted(
+        ds.con.execute(_SQL).fetchall(),
+        key=lambda r: (r[5] is None, r[5] or far, str(r[8] or "")),
+    )
+    for row in rows:
         etype, shape, kind, name, n, first, last, examples, example = row
         pattern = normalize_message(shape) or "(no message)"
         key = (etype, pattern)

@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import hashlib
 import json
+import os
 import re
 import shutil
 import sqlite3
@@ -40,6 +42,7 @@ from typing import Any, Literal
 import duckdb
 import orjson
 
+from aitel.analysis.cache import CachedFile, FactCache, default_cache_dir
 from aitel.analysis.errors import NoInputError
 from aitel.analysis.filters import Filters
 from aitel.schema import LLM_KINDS
@@ -62,6 +65,10 @@ _SQLITE_MAGIC = b"SQLite format 3\x00"
 _GZIP_MAGIC = b"\x1f\x8b"
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
+_CACHE_FORMAT = "2"
+_FRESH = "fresh_packets"
+# One row per step, the step's fields as columns (table ``steps`` of a cache entry, view ``steps``).
+_STEP_ROWS = "SELECT unnest(steps, recursive := true) FROM"
 
 # The fields read from each packet. Unknown fields are skipped; a value of the
 # wrong type fails the strict pass and becomes null in the lenient one.
@@ -241,12 +248,25 @@ FROM (
 """
 
 
+FACTS_VERSION = hashlib.sha256(
+    f"{_CACHE_FORMAT}\n{duckdb.__version__}\n{_PROJECTION}\n{_COLUMNS_SQL}".encode()
+).hexdigest()[:16]
+"""Names the extraction: cache entries written by another version are not used."""
+
+
 @dataclass(frozen=True, slots=True)
 class SourceFile:
     """One input file and how it is stored."""
 
     path: Path
     kind: FileKind
+    origin: Path | None = None
+    """The input this file was made from (a collector store exported to JSONL)."""
+
+    @property
+    def shown(self) -> str:
+        """The path to name in problems: the user's input, not a temporary file."""
+        return str(self.origin or self.path)
 
 
 @dataclass(slots=True)
@@ -275,6 +295,8 @@ class LoadStats:
     """JSON objects with neither ``request_id`` nor ``packet_id``."""
     lenient_files: int = 0
     """Files read leniently because some values did not fit the packet schema."""
+    cached_files: int = 0
+    """Files whose facts came from the fact cache instead of being parsed again."""
     problems: list[FileProblem] = field(default_factory=list)
 
 
@@ -375,7 +397,8 @@ class LineReader:
 class Dataset:
     """Loaded packets in DuckDB, ready for the reports.
 
-    ``con`` holds table ``packets``; :attr:`stats` says what was read. Close
+    ``con`` holds ``packets`` (one row per packet) and ``steps`` (one row per
+    step); :attr:`stats` says what was read. Close
     the dataset (or use it as a context manager) to free memory and delete
     temporary files.
     """
@@ -440,8 +463,10 @@ class _Loader:
         self.workdir = workdir
         self.stats = stats
         self._temp_index = 0
+        self.target = _FRESH
+        self.attached: list[str] = []
         con.execute(
-            f"CREATE TABLE packets AS {_PROJECTION.replace('FROM src', self._empty_src())} LIMIT 0"
+            f"CREATE TABLE {_FRESH} AS {_PROJECTION.replace('FROM src', self._empty_src())} LIMIT 0"
         )
 
     @staticmethod
@@ -453,7 +478,7 @@ class _Loader:
         return self.workdir / f"part-{self._temp_index:05d}{suffix}"
 
     def _insert(self, src_sql: str, params: list[Any]) -> int:
-        sql = "INSERT INTO packets " + _PROJECTION.replace("FROM src", f"FROM {src_sql}")
+        sql = f"INSERT INTO {self.target} " + _PROJECTION.replace("FROM src", f"FROM {src_sql}")
         row = self.con.execute(sql, params).fetchone()
         return int(row[0]) if row else 0
 
@@ -476,7 +501,7 @@ class _Loader:
     def _salvage(self, src: SourceFile) -> int:
         """Copy the readable object lines of a damaged file into a clean temporary file."""
         if src.kind == "zstd":
-            self.stats.problems.append(FileProblem(str(src.path), "damaged zstd stream skipped"))
+            self.stats.problems.append(FileProblem(src.shown, "damaged zstd stream skipped"))
             return 0
         clean = self._temp(".jsonl")
         malformed = 0
@@ -499,7 +524,7 @@ class _Loader:
                     out.write(text.replace(b"\n", b" ").replace(b"\r", b" ") + b"\n")
                     kept += 1
         except OSError as exc:
-            self.stats.problems.append(FileProblem(str(src.path), f"unreadable: {exc}"))
+            self.stats.problems.append(FileProblem(src.shown, f"unreadable: {exc}"))
             return 0
         self.stats.malformed_lines += malformed
         notes = []
@@ -508,13 +533,13 @@ class _Loader:
         if reader.damaged:
             notes.append("compressed stream is truncated; read up to the damage")
         if notes:
-            self.stats.problems.append(FileProblem(str(src.path), "; ".join(notes)))
+            self.stats.problems.append(FileProblem(src.shown, "; ".join(notes)))
         if kept == 0:
             return 0
         try:
             return self._lenient(clean, "none")
         except duckdb.Error as exc:
-            self.stats.problems.append(FileProblem(str(src.path), f"could not be read: {exc}"))
+            self.stats.problems.append(FileProblem(src.shown, f"could not be read: {exc}"))
             return 0
 
     def _one(self, src: SourceFile, compression: str) -> int:
@@ -553,6 +578,90 @@ class _Loader:
                     total += self._salvage(bad)
         return total
 
+    def attach(self, facts: Path) -> None:
+        """Read a cached facts database in place, as part of ``packets``."""
+        alias = f"cached_{len(self.attached)}"
+        self.con.execute(f"ATTACH {_sql_str(str(facts))} AS {alias} (READ_ONLY)")
+        try:
+            self.con.execute(f"SELECT * FROM {alias}.facts, {alias}.steps LIMIT 0")
+        except duckdb.Error:
+            self.con.execute(f"DETACH {alias}")
+            raise
+        self.attached.append(alias)
+
+    def load_and_cache(
+        self, src: SourceFile, st: os.stat_result, compression: str, cache: FactCache
+    ) -> int:
+        """Load one file alone and store its rows in the cache for the next analysis."""
+        malformed, lenient, problems = (
+            self.stats.malformed_lines,
+            self.stats.lenient_files,
+            len(self.stats.problems),
+        )
+        readable = src
+        if src.kind == "sqlite":
+            exported = self.sqlite_to_jsonl(src)
+            if exported is None:
+                return 0
+            readable = exported
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE staged AS SELECT * FROM {_FRESH} LIMIT 0")
+        self.target = "staged"
+        try:
+            rows = self.load_group([readable], compression)
+        finally:
+            self.target = _FRESH
+        record = CachedFile(
+            rows=rows,
+            malformed_lines=self.stats.malformed_lines - malformed,
+            lenient=self.stats.lenient_files > lenient,
+            problems=[p.problem for p in self.stats.problems[problems:]],
+        )
+        if not self._store(src.path, st, cache, record):
+            self.con.execute(f"INSERT INTO {_FRESH} SELECT * FROM staged")
+        self.con.execute("DROP TABLE staged")
+        return rows
+
+    def _store(
+        self, source: Path, st: os.stat_result, cache: FactCache, record: CachedFile
+    ) -> bool:
+        """Write ``staged`` as the cache entry of ``source`` and attach it; False if not."""
+        staged = cache.staging_path(source)
+        if staged is None:
+            return False
+        try:
+            self.con.execute(f"ATTACH {_sql_str(str(staged))} AS cache_write")
+            try:
+                self.con.execute("CREATE TABLE cache_write.facts AS SELECT * FROM staged")
+                self.con.execute(f"CREATE TABLE cache_write.steps AS {_STEP_ROWS} staged")
+            finally:
+                self.con.execute("DETACH cache_write")
+        except duckdb.Error:
+            cache.discard(staged)
+            return False
+        committed = cache.commit(source, st, staged, record)
+        if committed is None:
+            return False
+        try:
+            self.attach(committed)
+        except duckdb.Error:
+            return False
+        return True
+
+    def publish(self) -> None:
+        """Name everything loaded ``packets``: the fresh rows and the attached cache entries."""
+        if not self.attached:
+            self.con.execute(f"ALTER TABLE {_FRESH} RENAME TO packets")
+            self.con.execute(f"CREATE VIEW steps AS {_STEP_ROWS} packets")
+            return
+        parts = [f"SELECT * FROM {alias}.facts" for alias in self.attached]
+        step_parts = [f"SELECT * FROM {alias}.steps" for alias in self.attached]
+        fresh = self.con.execute(f"SELECT count(*) FROM {_FRESH}").fetchone()
+        if fresh and fresh[0]:
+            parts.insert(0, f"SELECT * FROM {_FRESH}")
+            step_parts.insert(0, f"{_STEP_ROWS} {_FRESH}")
+        self.con.execute("CREATE VIEW packets AS " + " UNION ALL ".join(parts))
+        self.con.execute("CREATE VIEW steps AS " + " UNION ALL ".join(step_parts))
+
     def sqlite_to_jsonl(self, src: SourceFile) -> SourceFile | None:
         """Export a collector store's packet bodies as a temporary JSONL file."""
         target = self._temp(".jsonl")
@@ -588,7 +697,7 @@ class _Loader:
             self.stats.problems.append(
                 FileProblem(str(src.path), f"{malformed} unreadable packet body(ies) skipped")
             )
-        return SourceFile(target, "jsonl")
+        return SourceFile(target, "jsonl", origin=src.path)
 
 
 def _body_bytes(body: Any) -> bytes | None:
@@ -607,22 +716,59 @@ def _body_bytes(body: Any) -> bytes | None:
     return data.replace(b"\n", b" ").replace(b"\r", b" ")
 
 
+def _compression(src: SourceFile) -> str:
+    return "none" if src.kind in ("jsonl", "sqlite") else src.kind
+
+
+def _fact_cache(cache: Path | bool) -> FactCache | None:
+    if cache is False:
+        return None
+    root = default_cache_dir() if cache is True else Path(cache)
+    return None if root is None else FactCache(root, FACTS_VERSION)
+
+
+def _load_via_cache(
+    loader: _Loader, cache: FactCache, src: SourceFile, st: os.stat_result, compression: str
+) -> None:
+    stats = loader.stats
+    hit = cache.lookup(src.path, st)
+    if hit is not None:
+        facts, record = hit
+        try:
+            loader.attach(facts)
+        except duckdb.Error:
+            pass  # An unreadable entry: parse the file instead (and rewrite the entry).
+        else:
+            stats.cached_files += 1
+            stats.malformed_lines += record.malformed_lines
+            stats.lenient_files += int(record.lenient)
+            stats.problems.extend(FileProblem(str(src.path), p) for p in record.problems)
+            return
+    loader.load_and_cache(src, st, compression, cache)
+
+
 def load(
     inputs: Iterable[str | Path],
     filters: Filters | None = None,
     *,
     threads: int | None = None,
     memory_limit: str | None = None,
+    cache: Path | bool = True,
 ) -> Dataset:
     """Load packets from files, directories, globs and SQLite stores.
 
     Raises :class:`NoInputError` when an input does not exist or no packet
     file is found. Damaged files never raise: what can be read is loaded and
     the rest is reported in :attr:`Dataset.stats`.
+
+    ``cache``: True uses the fact cache in :func:`default_cache_dir` (unless
+    ``AITEL_ANALYSIS_CACHE=off``), a path uses that directory, False reads
+    every file afresh without touching any cache.
     """
     sources = discover(inputs)
     if not sources:
         raise NoInputError("no packet files (*.jsonl, *.jsonl.gz, SQLite store) found")
+    facts = _fact_cache(cache)
     flt = filters or Filters()
     workdir = Path(tempfile.mkdtemp(prefix="aitel-analysis-"))
     con = connect(threads, memory_limit)
@@ -633,12 +779,16 @@ def load(
         groups: dict[str, list[SourceFile]] = {"none": [], "gzip": [], "zstd": []}
         for src in sources:
             try:
-                size = src.path.stat().st_size
+                st = src.path.stat()
             except OSError as exc:
                 stats.problems.append(FileProblem(str(src.path), f"unreadable: {exc}"))
                 continue
+            size = st.st_size
             stats.bytes += size
             if size == 0:
+                continue
+            if facts is not None:
+                _load_via_cache(loader, facts, src, st, _compression(src))
                 continue
             if src.kind == "sqlite":
                 exported = loader.sqlite_to_jsonl(src)
@@ -651,6 +801,7 @@ def load(
         for compression, files in groups.items():
             if files:
                 loader.load_group(files, compression)
+        loader.publish()
 
         counts = con.execute(
             "SELECT count(*), count(*) FILTER (WHERE request_id IS NULL AND packet_id IS NULL), "
@@ -673,8 +824,10 @@ def load(
             con.execute(
                 f"CREATE TABLE kept AS SELECT * FROM packets WHERE {where} {dedupe}", params
             )
-            con.execute("DROP TABLE packets")
+            con.execute("DROP VIEW steps")
+            con.execute("DROP VIEW packets" if loader.attached else "DROP TABLE packets")
             con.execute("ALTER TABLE kept RENAME TO packets")
+            con.execute(f"CREATE VIEW steps AS {_STEP_ROWS} packets")
         kept_row = con.execute("SELECT count(*) FROM packets").fetchone()
         stats.packets = int(kept_row[0]) if kept_row else 0
         stats.filtered_out = stats.packets_read - stats.duplicates - stats.packets

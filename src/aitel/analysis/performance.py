@@ -24,7 +24,8 @@ from aitel.analysis.model import (
 
 __all__ = ["performance"]
 
-_STEPS = "(SELECT unnest(steps) AS s FROM packets)"
+_STEPS = "steps AS s"
+"""One row per step of the loaded packets (a view set up by :func:`load`)."""
 
 
 def _f(value: Any) -> float | None:

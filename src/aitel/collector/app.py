@@ -167,9 +167,7 @@ def create_app(config: CollectorConfig, store: PacketStore | None = None) -> Sta
                 status_code=503,
                 headers=retry_after,
             )
-        counters.add(
-            batches_stored=1, packets_stored=result.inserted, duplicates=result.duplicates
-        )
+        counters.add(batches_stored=1, packets_stored=result.inserted, duplicates=result.duplicates)
         body = {"accepted": len(rows), "duplicates": result.duplicates, "rejected": rejected}
         return JSONResponse(body, status_code=207 if rejected else 200)
 

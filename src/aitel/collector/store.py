@@ -156,8 +156,8 @@ class PacketStore:
             conn.close()
 
     def _write(self, conn: sqlite3.Connection, jobs: list[_Job]) -> None:
-        received_at = datetime.now(timezone.utc).isoformat(timespec="microseconds").replace(
-            "+00:00", "Z"
+        received_at = (
+            datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
         )
         results: list[WriteResult] = []
         try:
