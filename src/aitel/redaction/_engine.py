@@ -47,7 +47,9 @@ class Engine:
         "_always",
         "_clean",
         "_detectors",
+        "_document_plans",
         "_min_len",
+        "_needles",
         "_plan",
         "_recognizers",
         "_short_plan",
@@ -78,8 +80,10 @@ class Engine:
             for index, detector in enumerate(self._detectors)
             if detector.windowed
         )
+        self._needles = needles
         self._plan = _plan(needles)
         self._short_plan = _short_plan(needles)
+        self._document_plans: dict[tuple[str, ...], _Plan] = {(): self._plan}
         self._clean: dict[str, None] | None = None if self._recognizers else {}
 
     @property
@@ -129,16 +133,24 @@ class Engine:
                     break
         return self._run(text, lowered, mask)
 
-    def could_match(self, text: str) -> bool:
+    def could_match(self, text: str, also_lowered: tuple[str, ...] = ()) -> bool:
         """False only when no detector can match anywhere in ``text``.
 
         A cheap, conservative test for whole documents: every needle-less,
         number-shaped or external detector counts as a possible match.
+        ``also_lowered`` adds words to look for in the lower-cased text, in
+        the same scans.
         """
         if self._always or self._windowed or self._recognizers:
             return True
+        plan = self._document_plans.get(also_lowered)
+        if plan is None:
+            needles = dict(self._needles)
+            for word in also_lowered:
+                needles.setdefault((True, word.lower()), 0)
+            plan = self._document_plans[also_lowered] = _plan(needles)
         lowered = ""
-        for on_lowered, scanner, _bits_of, _union in self._plan:
+        for on_lowered, scanner, _bits_of, _union in plan:
             if on_lowered:
                 if not lowered:
                     lowered = lower_same_length(text)

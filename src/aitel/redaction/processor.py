@@ -111,11 +111,9 @@ def _nothing_to_find(redactor: Redactor, packet: Packet) -> bool:
         text = orjson.dumps(parts).decode("utf-8")
     except (TypeError, orjson.JSONEncodeError, UnicodeDecodeError):
         return False
-    if redactor.mask_credential_keys:
-        lowered = text.lower()
-        if any(word in lowered for word in CREDENTIAL_WORDS):  # a key may name a credential
-            return False
-    return not redactor.could_match(text)
+    # A credential word anywhere may be a key naming a credential: look for them in the same scans.
+    words = CREDENTIAL_WORDS if redactor.mask_credential_keys else ()
+    return not redactor.could_match(text, words)
 
 
 class RedactionConfig(TypedDict, total=False):

@@ -207,9 +207,12 @@ class Redactor:
         """Sensitive spans of ``text``, sorted and non-overlapping."""
         return self._engine.find(text)
 
-    def could_match(self, text: str) -> bool:
-        """False only when no detector can match anywhere in ``text`` (cheap, conservative)."""
-        return self._engine.could_match(text)
+    def could_match(self, text: str, also_lowered: tuple[str, ...] = ()) -> bool:
+        """False only when no detector (nor a word of ``also_lowered``) can match in ``text``.
+
+        Cheap and conservative; the words are looked for in the lower-cased text.
+        """
+        return self._engine.could_match(text, also_lowered)
 
     def session(self, time_budget_s: float | None = None) -> RedactionSession:
         """A unit of work (one packet) sharing a time budget and counts."""
