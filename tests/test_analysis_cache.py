@@ -11,9 +11,9 @@ import orjson
 import pytest
 
 from aitel.analysis.analyze import analyze
-from aitel.analysis.cache import default_cache_dir
+from aitel.analysis.cache import FactCache, default_cache_dir
 from aitel.analysis.filters import Filters
-from aitel.analysis.loading import load
+from aitel.analysis.loading import FACTS_VERSION, load
 from aitel.analysis.synthetic import SyntheticOptions, generate_packets
 
 
@@ -177,3 +177,37 @@ def test_default_location_follows_xdg(monkeypatch, tmp_path):
     assert default_cache_dir() == tmp_path / "aitel" / "analysis"
     monkeypatch.delenv("XDG_CACHE_HOME")
     assert default_cache_dir() == Path(os.path.expanduser("~")) / ".cache" / "aitel" / "analysis"
+
+
+def test_prune_drops_entries_of_gone_and_unused_files(tmp_path, packets):
+    data = tmp_path / "data"
+    data.mkdir()
+    kept, gone, idle = (data / f"{n}.jsonl" for n in ("kept", "gone", "idle"))
+    for i, path in enumerate((kept, gone, idle)):
+        path.write_bytes(_lines(packets[i * 10 : i * 10 + 10]))
+    cache_dir = tmp_path / "cache"
+    with load([data], cache=cache_dir):
+        pass
+    assert len(list(cache_dir.glob("*.duckdb"))) == 3
+    leftover = cache_dir / "dead.12345.tmp.duckdb"
+    leftover.write_bytes(b"half written")
+    old = os.stat(leftover).st_mtime - 7200
+    os.utime(leftover, (old, old))
+
+    gone.unlink()
+    cache = FactCache(cache_dir, FACTS_VERSION)
+    hit = cache.lookup(kept, kept.stat())  # a use refreshes the entry
+    assert hit is not None
+    month_later = os.stat(hit[0]).st_mtime + 31 * 24 * 3600
+    for meta in cache_dir.glob("*.json"):
+        if meta != hit[0].with_suffix(".json"):
+            os.utime(meta, (month_later - 40 * 24 * 3600,) * 2)
+    os.utime(hit[0].with_suffix(".json"), (month_later - 3600,) * 2)
+
+    assert cache.prune(now=month_later) == 5  # gone and idle: record and facts each; leftover
+    assert not leftover.exists()
+    assert cache.lookup(kept, kept.stat()) is not None
+    assert cache.lookup(idle, idle.stat()) is None
+    with load([data], cache=cache_dir) as ds:
+        assert ds.stats.cached_files == 1
+        assert ds.stats.packets == 20

@@ -17,8 +17,9 @@ from __future__ import annotations
 import os
 import threading
 import time
+import uuid
 import weakref
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -168,6 +169,43 @@ _active_run: ContextVar[tuple[PacketBuilder, RunId] | None] = ContextVar(
 )
 
 
+_FINISHED_REMEMBERED = 2_048
+"""Ids of recently finished runs kept to recognise late events (children of ended runs)."""
+
+
+class RecentIds:
+    """The last ``size`` run ids added, for membership tests (a bounded ring).
+
+    UUIDs are kept as their integer, which is smaller than the UUID object.
+    """
+
+    __slots__ = ("_members", "_order")
+
+    def __init__(self, size: int) -> None:
+        self._members: set[Hashable] = set()
+        self._order: deque[Hashable] = deque(maxlen=size)
+
+    @staticmethod
+    def _key(run_id: Any) -> Any:
+        return run_id.int if type(run_id) is uuid.UUID else run_id
+
+    def add(self, run_id: RunId) -> None:
+        key = self._key(run_id)
+        if key in self._members:
+            return
+        order = self._order
+        if len(order) == order.maxlen:
+            self._members.discard(order[0])
+        order.append(key)
+        self._members.add(key)
+
+    def __contains__(self, run_id: object) -> bool:
+        return self._key(run_id) in self._members
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+
 class PacketBuilder:
     """Thread- and asyncio-safe assembly of runs into traces."""
 
@@ -181,7 +219,7 @@ class PacketBuilder:
         self._sink = sink
         self._runs: dict[RunId, RunRecord] = {}
         self._traces: OrderedDict[RunId, TraceRecord] = OrderedDict()
-        self._finished: OrderedDict[RunId, None] = OrderedDict()
+        self._finished = RecentIds(_FINISHED_REMEMBERED)
         self._lock = threading.Lock()
         self._stale_after_ns = int(stale_after_s * 1e9)
         self._max_open_traces = max_open_traces
@@ -197,7 +235,7 @@ class PacketBuilder:
         self._lock = threading.Lock()
         self._runs = {}
         self._traces = OrderedDict()
-        self._finished = OrderedDict()
+        self._finished = RecentIds(_FINISHED_REMEMBERED)
 
     # -- events (hot path) -------------------------------------------------
 
@@ -370,9 +408,7 @@ class PacketBuilder:
             self._remember_finished(record.run_id)
 
     def _remember_finished(self, run_id: RunId) -> None:
-        self._finished[run_id] = None
-        if len(self._finished) > 4_096:
-            self._finished.popitem(last=False)
+        self._finished.add(run_id)
 
     def _collect_stale(self, now_ns: int, keep: TraceRecord) -> list[TraceRecord]:
         """Traces open too long, or beyond the open-trace cap (called under the lock)."""

@@ -63,6 +63,10 @@ class Spool(Protocol):
     def close(self) -> None: ...
 
 
+_WAKE_EVERY = 32
+"""Queued items that wake the worker (a larger backlog is still exported in full batches)."""
+
+
 @dataclass(frozen=True, slots=True)
 class PipelineConfig:
     max_queue_size: int = 20_000
@@ -165,8 +169,12 @@ class ExportPipeline:
         self._export_lock = threading.Lock()
         self._counters = _Counters()
         self._worker: threading.Thread | None = None
-        # Wake the worker early enough that a small queue never fills between wake-ups.
-        self._wake_at = max(1, min(self.config.max_batch_size, self.config.max_queue_size // 4))
+        # Wake the worker early enough that a small queue never fills between wake-ups,
+        # and often enough that few finished requests (each holding the framework's
+        # objects until it is turned into a packet) wait in memory at once.
+        self._wake_at = max(
+            1, min(_WAKE_EVERY, self.config.max_batch_size, self.config.max_queue_size // 4)
+        )
         self._flush_target = 0
         self._stopping = False
         self._closed = False

@@ -42,7 +42,10 @@ def test_429_retry_after_is_honoured(
     prefix = f"retry-after-{form}"
     run = run_app(tmp_path, proxy.url, count=40, prefix=prefix, dicts=True)
     assert run.returncode == 0, run.stderr
-    assert [s.status for s in proxy.seen] == [429, 200]
+    # One 429, then only successes (the 40 packets may leave in one batch or two).
+    statuses = [s.status for s in proxy.seen]
+    assert statuses[0] == 429
+    assert statuses[1:] and set(statuses[1:]) == {200}
     assert _gaps(proxy)[0] >= 0.9
     assert run.stats["exported"] == 40
     assert run.stats["export_errors"] == 0
@@ -117,8 +120,10 @@ def test_blackhole_flush_and_shutdown_stay_bounded(
         assert drain(tmp_path / "spool", shared_collector.url) == 80
         assert_exactly_once(shared_collector, prefix, ids(prefix, 80))
     else:
+        # In the hanging request when its budget ran out, or still queued at shutdown.
         assert stats["dropped"] == 80
-        assert stats["dropped_export_failed"] == 80
+        assert stats["dropped_export_failed"] > 0
+        assert stats["dropped_export_failed"] + stats["dropped_after_shutdown"] == 80
 
 
 def test_413_splits_batches_until_they_fit(

@@ -44,6 +44,9 @@ def test_sigkill_at_random_points_loses_no_acknowledged_record(tmp_path: Path) -
         taken: list[int] = []
         acking: list[int] = []
         highest = next_id
+        killed = False
+        # Every line the child printed before it died is read, also those after the kill
+        # was decided: the child runs on until the signal lands.
         for lines, raw in enumerate(proc.stdout):
             line = raw.decode().split()
             if line[0] == "PUT":
@@ -58,9 +61,11 @@ def test_sigkill_at_random_points_loses_no_acknowledged_record(tmp_path: Path) -
             elif line[0] == "ACKED":
                 uncertain.difference_update(acking)
                 acked.update(acking)
-            if lines >= kill_after:
-                break
-        proc.send_signal(signal.SIGKILL)
+            if lines >= kill_after and not killed:
+                proc.send_signal(signal.SIGKILL)
+                killed = True
+        if not killed:
+            proc.send_signal(signal.SIGKILL)
         proc.wait(10)
         proc.stdout.close()
         next_id = highest + 1000  # ids of a batch in flight at the kill are never reused

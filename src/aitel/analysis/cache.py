@@ -13,8 +13,9 @@ queries them in place, so a cached file costs neither parsing nor loading.
 An entry is valid for one file as it was (device, inode, size, modification
 and change times) and one version of the extraction; anything else is a
 miss and the entry is rewritten. One entry per source path, so the cache
-grows with the number of files, not with the number of analyses. The cache
-is a convenience: when it cannot be read or written, analysis goes on
+grows with the number of files, not with the number of analyses; entries of
+deleted files and entries unused for 30 days are pruned. The cache is a
+convenience: when it cannot be read or written, analysis goes on
 without it. Delete the directory at any time to clear it.
 """
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,9 @@ CACHE_ENV = "AITEL_ANALYSIS_CACHE"
 """Directory of the cache; ``off`` (or ``0``/``false``/``no``) disables it."""
 
 _OFF = {"off", "0", "false", "no", "none", ""}
+
+DEFAULT_KEEP_S = 30 * 24 * 3600.0
+"""Entries not used for this long are deleted (their files may be analysed again later)."""
 
 
 def default_cache_dir() -> Path | None:
@@ -111,7 +116,52 @@ class FactCache:
             )
         except (KeyError, TypeError, ValueError):
             return None
+        with contextlib.suppress(OSError):
+            os.utime(entry.meta)  # last use, for :meth:`prune`
         return entry.facts, record
+
+    def prune(self, unused_for_s: float = DEFAULT_KEEP_S, *, now: float | None = None) -> int:
+        """Delete entries whose source file is gone or that were not used for a while.
+
+        Also removes temporary files left by an analysis that died while
+        writing (older than an hour). Returns the number of files deleted.
+        """
+        now = time.time() if now is None else now
+        removed = 0
+        try:
+            names = os.listdir(self.root)
+        except OSError:
+            return 0
+        for name in names:
+            path = self.root / name
+            try:
+                age = now - path.stat().st_mtime
+            except OSError:
+                continue
+            if ".tmp." in name:
+                if age > 3600:
+                    removed += self._remove(path)
+                continue
+            if not name.endswith(".json"):
+                if not path.with_suffix(".json").exists() and age > 3600:
+                    removed += self._remove(path)  # facts without a record
+                continue
+            try:
+                source = orjson.loads(path.read_bytes())["key"]["path"]
+            except (OSError, orjson.JSONDecodeError, KeyError, TypeError):
+                source = None
+            if source is not None and age <= unused_for_s and os.path.exists(source):
+                continue
+            removed += self._remove(path) + self._remove(path.with_suffix(".duckdb"))
+        return removed
+
+    @staticmethod
+    def _remove(path: Path) -> int:
+        try:
+            path.unlink()
+        except OSError:
+            return 0
+        return 1
 
     def staging_path(self, source: Path) -> Path | None:
         """Where to write a new facts file for ``source`` (then :meth:`commit` it)."""

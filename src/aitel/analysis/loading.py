@@ -802,6 +802,8 @@ def load(
             if files:
                 loader.load_group(files, compression)
         loader.publish()
+        if facts is not None:
+            facts.prune()
 
         counts = con.execute(
             "SELECT count(*), count(*) FILTER (WHERE request_id IS NULL AND packet_id IS NULL), "
