@@ -25,16 +25,7 @@ from langchain_core.runnables import RunnableLambda  # noqa: E402
 
 import aitel.asgi  # noqa: E402
 from aitel.asgi import AITelMiddleware, ServerError, current_request, request_metadata  # noqa: E402
-from aitel.builder import RunRecord  # noqa: E402
 from aitel.testing import PacketCapture  # noqa: E402
-
-# A LangChain model call inside a request is read by LangChain's interpreter
-# only when the builder keeps an interpreter per run (not per trace).
-needs_per_run_interpreters = pytest.mark.xfail(
-    "interpreter" not in RunRecord.__slots__,
-    reason="PacketBuilder reads every step of a trace with its root's interpreter",
-    strict=True,
-)
 
 UPPER = RunnableLambda(lambda q: q.upper()).with_config(run_name="upper")
 
@@ -186,7 +177,6 @@ def test_untrusted_request_id_is_never_used(aitel_packets: PacketCapture) -> Non
     assert aitel_packets.one()["request_id"] == response.headers["x-request-id"]
 
 
-@needs_per_run_interpreters
 def test_async_endpoint_model_call_is_a_child_step(
     client: TestClient, aitel_packets: PacketCapture
 ) -> None:

@@ -45,6 +45,11 @@ def by_step(spans: list[SpanRecord]) -> dict[str, SpanRecord]:
     return {str(s.attributes["aitel.step.id"]): s for s in spans if "aitel.step.id" in s.attributes}
 
 
+def model_root(output: Any, llm: Any, **extra: Any) -> dict[str, Any]:
+    """A request that is one chat model call."""
+    return P.step(P.ROOT, "chat_model", "m", parent=None, output=output, llm=llm, **extra)
+
+
 @pytest.fixture
 def rag() -> dict[str, SpanRecord]:
     return by_step(packet_to_trace(P.rag_packet()).spans)
@@ -391,16 +396,7 @@ def test_multipart_and_tool_messages() -> None:
         },
         {"role": "tool", "content": "42", "tool_call_id": "c1", "name": "f"},
     ]
-    steps = [
-        P.step(
-            P.ROOT,
-            "chat_model",
-            "m",
-            parent=None,
-            output="ok",
-            llm=P.llm_section(messages=messages),
-        )
-    ]
+    steps = [model_root("ok", P.llm_section(messages=messages))]
     a = packet_to_trace(P.packet(steps)).root.attributes
     base = "llm.input_messages"
     assert a[f"{base}.0.message.contents.0.message_content.type"] == "text"
@@ -441,16 +437,7 @@ def test_completion_model_uses_prompts_and_choices() -> None:
 
 def test_unreported_usage_is_absent_not_zero() -> None:
     """No usage: no token attributes at all, and aitel.llm.usage_reported=false."""
-    steps = [
-        P.step(
-            P.ROOT,
-            "chat_model",
-            "m",
-            parent=None,
-            output="x",
-            llm=P.llm_section(usage=None, cost_usd=None),
-        )
-    ]
+    steps = [model_root("x", P.llm_section(usage=None, cost_usd=None))]
     a = packet_to_trace(P.packet(steps)).root.attributes
     assert not [k for k in a if "token_count" in k or "gen_ai.usage" in k]
     assert a["aitel.llm.usage_reported"] is False
@@ -674,13 +661,9 @@ def test_attribute_types_are_otel_types() -> None:
 def test_odd_values_never_raise() -> None:
     """Garbage in sections (wrong types, huge ints, non-dicts) maps without raising."""
     steps = [
-        P.step(
-            P.ROOT,
-            "chat_model",
-            "m",
-            parent=None,
-            output={"x": 1},
-            llm={
+        model_root(
+            {"x": 1},
+            {
                 "model_name": 5,
                 "usage": {"prompt_tokens": "many"},
                 "messages": ["hi", 3],

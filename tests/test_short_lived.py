@@ -16,36 +16,6 @@ from pathlib import Path
 import orjson
 import pytest
 
-import aitel
-import aitel.pipeline
-from aitel import InMemoryExporter, Settings, Tracer
-from aitel.builder import ActiveRun, PacketBuilder
-
-
-def _trace_ignores_closed_parents() -> bool:
-    """Whether aitel.trace() starts a new request when its context's run is no longer open."""
-    tracer = Tracer(InMemoryExporter(), settings=Settings(redaction=()))
-    try:
-        with ActiveRun(tracer.builder, "ended-elsewhere"):
-            span = aitel.trace("probe", tracer=tracer, request_id="probe")
-        return span.request_id == "probe"
-    finally:
-        tracer.shutdown(timeout=1)
-
-
-# A forked child inherits the parent's open requests and its active run.
-needs_fork_safe_builder = pytest.mark.xfail(
-    not (hasattr(PacketBuilder, "_after_fork_in_child") and _trace_ignores_closed_parents()),
-    reason="a forked child still holds the parent's open requests",
-    strict=True,
-)
-# forkserver children import aitel after the fork and end with os._exit.
-needs_mp_child_finalizer = pytest.mark.xfail(
-    not hasattr(aitel.pipeline, "_flush_at_exit_of_multiprocessing_child"),
-    reason="a pipeline created in a forkserver child is flushed only at atexit",
-    strict=True,
-)
-
 
 def run_script(
     tmp_path: Path, body: str, *args: str, expect_rc: int = 0
@@ -210,7 +180,7 @@ def check_pool_packets(packets: list[dict], *, outer: bool) -> None:
         ("fork", "no-flush"),
         ("spawn", "no-flush"),
         ("forkserver", "flush"),
-        pytest.param("forkserver", "no-flush", marks=needs_mp_child_finalizer),
+        pytest.param("forkserver", "no-flush"),
     ],
 )
 def test_pool_children_packets_arrive_once(tmp_path: Path, method: str, flush_each: str) -> None:
@@ -218,7 +188,6 @@ def test_pool_children_packets_arrive_once(tmp_path: Path, method: str, flush_ea
     check_pool_packets(packets, outer=False)
 
 
-@needs_fork_safe_builder
 def test_pool_forked_inside_an_open_request(tmp_path: Path) -> None:
     """Children forked while the parent is inside aitel.trace(): their own packets, no copies."""
     packets, _ = run_script(tmp_path, POOL, "fork", "no-flush", "outer")

@@ -80,17 +80,6 @@ class HttpExporter(SenderExporter):
     """
 
     _site = "exporter.http"
-    _COUNTERS = (
-        "requests",
-        "batches",
-        "packets_sent",
-        "packets_rejected",
-        "packets_transient",
-        "splits",
-        "retries",
-        "short_circuited",
-        "bytes_sent",
-    )
 
     def __init__(
         self,

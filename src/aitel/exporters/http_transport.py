@@ -282,7 +282,7 @@ class HttpSender:
 class SenderExporter(abc.ABC):
     """The exporter protocol around an :class:`HttpSender`, shared by the HTTP and OTLP exporters.
 
-    Subclasses set ``sender`` and ``_COUNTERS``, implement ``_export`` (one
+    Subclasses set ``sender``, extend ``_COUNTERS`` if they count more, implement ``_export`` (one
     batch, may raise) and call ``_init_state`` once configured;
     this class keeps the contract: ``export`` never raises, ``shutdown``
     stops retries at once, deadlines bound flush and shutdown, and a forked
@@ -301,8 +301,18 @@ class SenderExporter(abc.ABC):
     _last_error: str | None
     _site = "exporter.http"
 
-    _COUNTERS: tuple[str, ...] = ()
-    """The names of the subclass's counters (``stats()``)."""
+    _COUNTERS: tuple[str, ...] = (
+        "requests",
+        "batches",
+        "packets_sent",
+        "packets_rejected",
+        "packets_transient",
+        "splits",
+        "retries",
+        "short_circuited",
+        "bytes_sent",
+    )
+    """The names of the counters (``stats()``); subclasses add their own."""
 
     def _init_state(self) -> None:
         """Fresh per-process state: at construction and in a forked child."""

@@ -91,18 +91,10 @@ class OtlpExporter(SenderExporter):
 
     _site = "exporter.otlp"
     _COUNTERS = (
-        "requests",
-        "batches",
-        "packets_sent",
-        "packets_rejected",
-        "packets_transient",
+        *SenderExporter._COUNTERS,
         "spans_sent",
         "truncated_values",
         "partial_rejected_spans",
-        "splits",
-        "retries",
-        "short_circuited",
-        "bytes_sent",
     )
 
     def __init__(
