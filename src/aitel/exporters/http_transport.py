@@ -44,6 +44,11 @@ including the server's message.
 from __future__ import annotations
 
 import abc
+
+# socket.getaddrinfo imports the idna codec on first use. If that first use is
+# on the request thread while the application forks, the child inherits the
+# half-taken import lock and its own first request hangs forever: import now.
+import encodings.idna  # noqa: F401
 import gzip as gzip_module
 import logging
 import ssl
