@@ -121,13 +121,22 @@ def _aitel_targets(services: Services, size_label: str, tmp: Path) -> dict[str, 
 
 
 def _aitel_run(
-    make_exporter: Callable[[], Any], packets: list[dict[str, Any]], queue: int
+    make_exporter: Callable[[], Any],
+    packets: list[dict[str, Any]],
+    queue: int,
+    spool_dir: Path | None = None,
 ) -> dict[str, Any]:
     from aitel import PipelineConfig, Settings, Tracer
 
+    spool = None
+    if spool_dir is not None:
+        from aitel.spool import DiskSpool
+
+        spool = DiskSpool(spool_dir)
     tracer = Tracer(
         make_exporter(),
         settings=Settings(),
+        spool=spool,
         pipeline_config=PipelineConfig(max_queue_size=queue),
     )
     submit = tracer.pipeline.submit
@@ -138,12 +147,18 @@ def _aitel_run(
         submit(packet)
     t_submitted = time.perf_counter()
     flushed = tracer.flush(600.0)
+    spooled_at_flush = tracer.stats().spooled
+    if spool is not None:  # delivered or spooled so far; the worker now replays the spool
+        deadline = time.monotonic() + 600.0
+        while tracer.stats().spool_pending > 0 and time.monotonic() < deadline:
+            tracer.flush(1.0)
+            time.sleep(0.01)
     t1 = time.perf_counter()
     cpu1 = time.process_time()
     stats = tracer.stats()
     tracer.shutdown(10.0)
     n = len(packets)
-    return {
+    result = {
         "submitted": n,
         "exported": stats.exported,
         "dropped": stats.dropped,
@@ -154,6 +169,13 @@ def _aitel_run(
         "cpu_us_per_packet": (cpu1 - cpu0) / n * 1e6,
         "seconds": t1 - t0,
     }
+    if spool is not None:
+        result.update(
+            overflowed=stats.overflowed,
+            spooled_at_flush=spooled_at_flush,
+            spool_pending=stats.spool_pending,
+        )
+    return result
 
 
 def _otel_spans(count: int) -> tuple[list[Any], int]:
@@ -262,6 +284,30 @@ def run_pipeline(
             result["packet_bytes"] = packet_bytes
             result.update(_arrived(services, target_name, f"burst-{label}", before))
             out["burst"][f"aitel {target_name} {label}"] = result
+            if target_name == "otlp-sink":
+                continue
+            # the same burst with a disk spool: the overflow goes to disk, not away
+            key = f"burst-spool-{label}"
+            log(
+                f"pipeline: aitel burst {target_name} {label} x {burst_count}"
+                f" (queue {queue}, spool)"
+            )
+            packets = prebuild(base, burst_count)
+            before = _external_count(services, target_name, key)
+            try:
+                result = _aitel_run(
+                    _aitel_targets(services, key, tmp)[target_name],
+                    packets,
+                    queue=queue,
+                    spool_dir=Path(tempfile.mkdtemp(prefix="spool-", dir=tmp)),
+                )
+            except Exception as exc:
+                result = {"status": "error", "reason": f"{type(exc).__name__}: {exc}"}
+            del packets
+            result["queue"] = queue
+            result["packet_bytes"] = packet_bytes
+            result.update(_arrived(services, target_name, key, before))
+            out["burst"][f"aitel {target_name} {label} +spool"] = result
 
     try:
         import opentelemetry.exporter.otlp.proto.http

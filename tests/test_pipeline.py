@@ -87,6 +87,95 @@ def test_full_queue_drops_are_counted_exactly() -> None:
     pipeline.shutdown(5)
 
 
+def _spooled_ids(directory) -> list[str]:
+    from aitel.spool import DiskSpool
+
+    spool = DiskSpool(directory)
+    try:
+        return [orjson.loads(p.data)["packet_id"] for p in spool.take(100_000)]
+    finally:
+        spool.close()
+
+
+def test_full_queue_with_a_spool_overflows_to_it_and_loses_nothing(tmp_path) -> None:
+    """10x the queue at once, the exporter stuck: the callers stage the overflow for the spool."""
+    from aitel.spool import DiskSpool
+
+    exporter = GatedExporter()
+    delivered = InMemoryExporter()
+
+    class Recording(GatedExporter):
+        def export(self, batch: Sequence[EncodedPacket]) -> ExportResult:
+            exporter.gate.wait(10)
+            return delivered.export(batch)
+
+    pipeline = ExportPipeline(
+        Recording(),
+        spool=DiskSpool(tmp_path / "spool"),
+        config=PipelineConfig(max_queue_size=100, max_batch_size=10, schedule_delay_s=0.01),
+    )
+    assert all(pipeline.submit(packet(i)) for i in range(1000))
+    stats = pipeline.stats()
+    assert stats.dropped == 0
+    assert stats.overflowed >= 1000 - 100 - 10  # the stuck worker holds one batch of 10
+    assert stats.queue_depth <= 100
+    assert stats.spooled + stats.queue_depth + stats.in_flight == 1000 - stats.exported
+    exporter.gate.set()
+    assert pipeline.flush(10)
+    stats = pipeline.stats()
+    assert stats.enqueued == 1000 and stats.dropped == 0
+    assert stats.exported + stats.spooled == 1000
+    assert pipeline.shutdown(5)
+    ids = [p["packet_id"] for p in delivered.packets] + _spooled_ids(tmp_path / "spool")
+    assert sorted(ids) == sorted(f"p{i}" for i in range(1000))  # each exactly once
+
+
+def test_overflow_drop_keeps_dropping_with_a_spool(tmp_path) -> None:
+    from aitel.spool import DiskSpool
+
+    exporter = GatedExporter()
+    pipeline = ExportPipeline(
+        exporter,
+        spool=DiskSpool(tmp_path / "spool"),
+        config=PipelineConfig(
+            max_queue_size=100, max_batch_size=10, schedule_delay_s=0.01, overflow="drop"
+        ),
+    )
+    accepted = sum(pipeline.submit(packet(i)) for i in range(1000))
+    exporter.gate.set()
+    assert pipeline.flush(10)
+    stats = pipeline.stats()
+    assert stats.overflowed == 0 and stats.dropped_queue_full == 1000 - accepted > 0
+    assert stats.exported == accepted
+    pipeline.shutdown(5)
+
+
+def test_overflow_counts_what_the_callers_could_not_build(tmp_path) -> None:
+    """A materializer failing on the caller's thread is counted like one failing on the worker's."""
+    from aitel.spool import DiskSpool
+
+    def materialize(item):
+        if item["n"] % 2:
+            raise ValueError("odd")
+        return item
+
+    exporter = GatedExporter()
+    pipeline = ExportPipeline(
+        exporter,
+        materialize=materialize,
+        spool=DiskSpool(tmp_path / "spool"),
+        config=PipelineConfig(max_queue_size=10, max_batch_size=5, schedule_delay_s=0.01),
+    )
+    assert all(pipeline.submit(packet(i)) for i in range(200))
+    exporter.gate.set()
+    assert pipeline.flush(10)
+    stats = pipeline.stats()
+    assert stats.dropped == stats.dropped_build_error == 100
+    assert stats.exported + stats.spooled == 100
+    assert stats.enqueued == 200
+    pipeline.shutdown(5)
+
+
 def test_time_based_batching_exports_without_flush() -> None:
     memory = InMemoryExporter()
     pipeline = ExportPipeline(
@@ -293,3 +382,18 @@ def test_small_queue_wakes_the_worker_before_it_fills() -> None:
         threading.Event().wait(0.01)
     assert len(memory.packets) == 16  # without a flush, long before the 60 s schedule
     pipeline.shutdown(5)
+
+
+def test_queue_overflow_setting_reaches_the_pipeline(tmp_path) -> None:
+    from aitel import Settings, Tracer
+    from aitel.config import ConfigError
+
+    assert Settings.from_env({}).queue_overflow == "spool"
+    settings = Settings.from_env({"AITEL_QUEUE_OVERFLOW": " Drop "})
+    tracer = Tracer(InMemoryExporter(), settings=settings)
+    try:
+        assert tracer.pipeline.config.overflow == "drop"
+    finally:
+        tracer.shutdown(1)
+    with pytest.raises(ConfigError, match="'spool' or 'drop'"):
+        Settings.from_env({"AITEL_QUEUE_OVERFLOW": "block"})

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields, replace
-from typing import Any
+from typing import Any, Literal
 
 
 class ConfigError(ValueError):
@@ -30,6 +30,15 @@ def _float(value: str) -> float:
         return float(value)
     except ValueError as exc:
         raise ConfigError(f"expected a number, got {value!r}") from exc
+
+
+def _overflow(value: str) -> Literal["spool", "drop"]:
+    lowered = value.strip().lower()
+    if lowered == "spool":
+        return "spool"
+    if lowered == "drop":
+        return "drop"
+    raise ConfigError(f"expected 'spool' or 'drop', got {value!r}")
 
 
 def _tuple(value: str) -> tuple[str, ...]:
@@ -153,6 +162,14 @@ class Settings:
             "env": "AITEL_MAX_QUEUE_SIZE",
             "parse": int,
             "doc": "packets held in memory before dropping (counted)",
+        },
+    )
+    queue_overflow: Literal["spool", "drop"] = field(
+        default="spool",
+        metadata={
+            "env": "AITEL_QUEUE_OVERFLOW",
+            "parse": _overflow,
+            "doc": "a full queue with a spool: the caller writes to it (spool) or drops (drop)",
         },
     )
     tracing: bool = field(

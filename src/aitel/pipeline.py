@@ -1,7 +1,11 @@
 """The export pipeline: it owns *when* packets leave, never *where*.
 
 ``submit`` is the only call on the application's thread: it appends to a
-bounded queue and returns. One background worker turns queued traces into
+bounded queue and returns. When the queue is full and there is a spool, the
+submitting thread turns the item into a packet itself and stages it for the
+spool ("caller runs"): a burst larger than the queue costs the application
+that work instead of losing packets. Without a spool, or with
+``overflow="drop"``, the item is dropped and counted. One background worker turns queued traces into
 packets, runs the processors (redaction first), encodes once, batches by
 count, bytes and time, and hands batches to the exporter. Batches that fail
 transiently go to the spool when there is one and are replayed later;
@@ -33,7 +37,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from types import FrameType
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from ._safety import internal_log, report_internal_error
 from .exporters.base import EncodedPacket, Exporter, ExportResult
@@ -66,6 +70,11 @@ class Spool(Protocol):
 _WAKE_EVERY = 32
 """Queued items that wake the worker (a larger backlog is still exported in full batches)."""
 
+_OVERFLOW_STAGE = 64
+"""Overflowed packets written to the spool together (one write and fsync for all)."""
+
+OverflowPolicy = Literal["spool", "drop"]
+
 
 @dataclass(frozen=True, slots=True)
 class PipelineConfig:
@@ -75,6 +84,8 @@ class PipelineConfig:
     schedule_delay_s: float = 0.5
     shutdown_timeout_s: float = 5.0
     spool_retry_interval_s: float = 5.0
+    overflow: OverflowPolicy = "spool"
+    """A full queue with a spool: ``"spool"`` (the caller runs) or ``"drop"`` (counted)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +112,8 @@ class PipelineStats:
     in_flight: int
     export_errors: int
     worker_restarts: int
+    overflowed: int = 0
+    """Items the submitting thread turned into packets because the queue was full."""
 
     @property
     def dropped(self) -> int:
@@ -139,6 +152,12 @@ class _Counters:
         self.dropped_spool_full = 0
         self.abandoned = 0  # taken off the queue by shutdown (counted as dropped_after_shutdown)
 
+    def add(self, other: _Counters) -> _Counters:
+        total = _Counters()
+        for name, value in vars(self).items():
+            setattr(total, name, value + getattr(other, name))
+        return total
+
 
 class ExportPipeline:
     """Bounded queue + one background worker + an exporter (+ an optional spool)."""
@@ -168,6 +187,10 @@ class ExportPipeline:
         self._drop_lock = threading.Lock()
         self._export_lock = threading.Lock()
         self._counters = _Counters()
+        # the caller-runs path has counters of its own, written under its lock only
+        self._overflow_lock = threading.Lock()
+        self._overflow_counters = _Counters()
+        self._overflow_staged: list[EncodedPacket] = []
         self._worker: threading.Thread | None = None
         # Wake the worker early enough that a small queue never fills between wake-ups,
         # and often enough that few finished requests (each holding the framework's
@@ -187,6 +210,9 @@ class ExportPipeline:
         """Queue one item (a finished trace or a packet dict). Never blocks."""
         queue = self._queue
         if self._closed or len(queue) >= self.config.max_queue_size:
+            if not self._closed and self.spool is not None and self.config.overflow == "spool":
+                self._overflow(item)
+                return True
             with self._drop_lock:
                 if self._closed:
                     self._counters.dropped_after_shutdown += 1
@@ -202,6 +228,48 @@ class ExportPipeline:
         if worker is None or len(queue) >= self._wake_at:
             self._wake(worker)
         return True
+
+    def _overflow(self, item: Any) -> None:
+        """The queue is full: make the packet here and stage it for the spool."""
+        with self._overflow_lock:
+            c = self._overflow_counters
+            c.taken += 1
+            encoded = self._prepare(item, c)
+            if encoded is None:
+                return
+            c.in_flight += 1
+            staged = self._overflow_staged
+            staged.append(encoded)
+            if len(staged) >= _OVERFLOW_STAGE:
+                self._spool_staged()
+        internal_log.log(
+            logging.WARNING,
+            "queue-overflow",
+            "aitel: export queue full; the application's threads are writing packets to the spool",
+        )
+        self._wake(self._worker)
+
+    def _spool_staged(self) -> None:
+        """Write the staged overflow to the spool (called under the overflow lock)."""
+        staged = self._overflow_staged
+        if not staged or self.spool is None:
+            return
+        batch = list(staged)
+        staged.clear()
+        c = self._overflow_counters
+        try:
+            stored = self.spool.put(batch)
+        except Exception as exc:
+            report_internal_error("spool.put", exc)
+            stored = 0
+        c.in_flight -= len(batch)
+        c.spooled += stored
+        c.dropped_spool_full += len(batch) - stored
+
+    def _put_overflow(self) -> None:
+        if self._overflow_staged:
+            with self._overflow_lock:
+                self._spool_staged()
 
     def _wake(self, worker: threading.Thread | None) -> None:
         if worker is None or not worker.is_alive():
@@ -284,6 +352,7 @@ class ExportPipeline:
         self._abandon_queue()
         if worker is not None and worker is not current:
             worker.join(max(deadline - time.monotonic(), 0.0))
+        self._put_overflow()
         try:
             self.exporter.shutdown(max(deadline - time.monotonic(), 0.0))
         except Exception as exc:
@@ -335,7 +404,7 @@ class ExportPipeline:
         )
 
     def stats(self) -> PipelineStats:
-        c = self._counters
+        c = self._counters.add(self._overflow_counters)
         spool_pending = 0
         if self.spool is not None:
             try:
@@ -359,15 +428,18 @@ class ExportPipeline:
             in_flight=c.in_flight,
             export_errors=c.export_errors,
             worker_restarts=c.worker_restarts,
+            overflowed=self._overflow_counters.taken,
         )
 
     # -- worker side ----------------------------------------------------------
 
     def _enqueued(self) -> int:
-        return self._counters.taken + self._counters.abandoned + len(self._queue)
+        c, o = self._counters, self._overflow_counters
+        return c.taken + c.abandoned + len(self._queue) + o.taken
 
     def _finished(self) -> int:
-        return self._counters.taken + self._counters.abandoned - self._counters.in_flight
+        c, o = self._counters, self._overflow_counters
+        return c.taken + c.abandoned - c.in_flight + o.taken - o.in_flight
 
     def _export_due(self) -> bool:
         return (
@@ -412,6 +484,7 @@ class ExportPipeline:
                 batch = self._next_batch()
                 if batch:
                     self._export(batch)
+        self._put_overflow()
 
     def _next_batch(self) -> list[EncodedPacket]:
         config = self.config
@@ -423,7 +496,7 @@ class ExportPipeline:
             item = queue.popleft()
             c.in_flight += 1
             c.taken += 1
-            encoded = self._prepare(item)
+            encoded = self._prepare(item, c)
             if encoded is None:
                 c.in_flight -= 1
                 continue
@@ -431,8 +504,8 @@ class ExportPipeline:
             size += len(encoded.data)
         return batch
 
-    def _prepare(self, item: Any) -> EncodedPacket | None:
-        c = self._counters
+    def _prepare(self, item: Any, c: _Counters) -> EncodedPacket | None:
+        """Materialize, process and encode one item; failures are counted in ``c``."""
         try:
             packet: Packet = self._materialize(item)
         except Exception as exc:

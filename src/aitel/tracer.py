@@ -113,7 +113,8 @@ class Tracer:
             materialize=self._materialize,
             processors=default_processors(s) if processors is None else processors,
             spool=spool if spool is not None else make_spool(s),
-            config=pipeline_config or PipelineConfig(max_queue_size=s.max_queue_size),
+            config=pipeline_config
+            or PipelineConfig(max_queue_size=s.max_queue_size, overflow=s.queue_overflow),
         )
         self.builder = PacketBuilder(self.pipeline.submit)
         _tracers_to_drain.add(self)
