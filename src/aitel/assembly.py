@@ -10,6 +10,7 @@ totals and pipeline metadata.
 from __future__ import annotations
 
 import math
+import re
 import time
 import traceback
 from collections.abc import Iterable, Mapping
@@ -19,7 +20,7 @@ from typing import Any
 from ._ids import new_id, new_trace_id, trace_id_from_uuid
 from ._version import __version__
 from .builder import RunRecord, TraceOptions, TraceRecord
-from .jsonable import DEFAULT_LIMITS, Limits, convert_counting, safe_str, to_jsonable, truncate_text
+from .jsonable import DEFAULT_LIMITS, Converter, Limits, safe_str, to_jsonable, truncate_text
 from .pricing import PricingTable
 from .redaction.keys import is_credential_key
 from .schema import LLM_KINDS, SCHEMA_VERSION
@@ -29,6 +30,7 @@ USER_KEYS = ("user_id", "langfuse_user_id", "userId", "user")
 REQUEST_ID_KEYS = ("request_id", "aitel_request_id", "x_request_id")
 VARIANT_KEYS = ("ab_variant", "variant", "experiment_variant")
 MAX_TRACEBACK_CHARS = 20_000
+_HEX32 = re.compile(r"[0-9a-f]{32}")
 
 
 @dataclass(slots=True)
@@ -39,17 +41,23 @@ class AssemblyContext:
     pricing: PricingTable
     limits: Limits = DEFAULT_LIMITS
     logprobs: list[dict[str, Any]] = field(default_factory=list)
-    truncated: int = 0
+    jsonable: Converter = field(init=False)
+    """JSON-safe data within the limits; cuts are counted for the packet."""
+    clock_offset_ns: int = field(init=False)
+    """Add to a perf-counter reading to get Unix nanoseconds."""
+
+    def __post_init__(self) -> None:
+        self.jsonable = Converter(self.limits)
+        self.clock_offset_ns = self.trace.wall_start_ns - self.trace.perf_start_ns
 
     @property
     def options(self) -> TraceOptions:
         return self.trace.options
 
-    def jsonable(self, value: Any) -> Any:
-        """JSON-safe data within the limits; cuts are counted for the packet."""
-        converted, cut = convert_counting(value, self.limits)
-        self.truncated += cut
-        return converted
+    @property
+    def truncated(self) -> int:
+        """How many values were cut to fit the limits so far."""
+        return self.jsonable.cut
 
 
 class NeutralInterpreter:
@@ -190,7 +198,7 @@ def _payload_input(root_step: dict[str, Any]) -> Any:
 
 def _trace_id(request_id: str) -> str:
     candidate = trace_id_from_uuid(request_id)
-    if len(candidate) == 32 and all(c in "0123456789abcdef" for c in candidate):
+    if _HEX32.fullmatch(candidate):
         return candidate
     return new_trace_id()
 
@@ -198,7 +206,7 @@ def _trace_id(request_id: str) -> str:
 def _step(
     record: RunRecord, ctx: AssemblyContext, interpreter: Any, request_end: int
 ) -> dict[str, Any]:
-    trace = ctx.trace
+    offset = ctx.clock_offset_ns
     end_ns = record.end_ns if record.end_ns is not None else request_end
     if record.error is not None:
         status = "FAILURE"
@@ -206,14 +214,15 @@ def _step(
         status = "INCOMPLETE"
     else:
         status = "SUCCESS"
+    events = record.events
     step: dict[str, Any] = {
         "step_id": str(record.run_id),
         "parent_id": None if record.parent_id is None else str(record.parent_id),
         "kind": record.kind,
         "name": record.name,
-        "start_time": iso(trace.wall_ns(record.start_ns)),
-        "end_time": iso(trace.wall_ns(end_ns)),
-        "duration_ms": _ms(record.start_ns, end_ns),
+        "start_time": iso(record.start_ns + offset),
+        "end_time": iso(end_ns + offset),
+        "duration_ms": round((end_ns - record.start_ns) / 1e6, 3),
         "status": status,
         "error": None if record.error is None else error_info(record.error, None),
         "input": None,
@@ -225,9 +234,11 @@ def _step(
         "tool": None,
         "embedding": None,
         "events": [
-            {"name": name, "time": iso(trace.wall_ns(at)), "data": ctx.jsonable(data)}
-            for name, at, data in (record.events or ())
-        ],
+            {"name": name, "time": iso(at + offset), "data": ctx.jsonable(data)}
+            for name, at, data in events
+        ]
+        if events
+        else [],
     }
     try:
         interpreter.fill_step(record, step, ctx)
@@ -363,32 +374,52 @@ def _failure_origin(trace: TraceRecord) -> RunRecord | None:
 def _performance(
     trace: TraceRecord, root: RunRecord, request_end: int, steps: list[dict[str, Any]]
 ) -> dict[str, Any]:
-    llm_steps = [s for s in steps if s["kind"] in LLM_KINDS and isinstance(s.get("llm"), dict)]
-    totals: dict[str, int | None] = {}
+    prompt = completion = total = None
     complete = True
-    for key in ("prompt_tokens", "completion_tokens", "total_tokens"):
-        values = [
-            s["llm"]["usage"].get(key) for s in llm_steps if isinstance(s["llm"].get("usage"), dict)
-        ]
-        known = [v for v in values if isinstance(v, int)]
-        totals[key] = sum(known) if known else None
-    if any(s["llm"].get("usage") is None for s in llm_steps):
-        complete = False
-    costs = [s["llm"].get("cost_usd") for s in llm_steps]
-    known_costs = [c for c in costs if isinstance(c, int | float)]
+    llm_calls = tool_calls = retries = priced = 0
+    cost = 0.0
+    for step in steps:
+        kind = step["kind"]
+        if kind == "tool":
+            tool_calls += 1
+        llm = step.get("llm")
+        if kind in LLM_KINDS and isinstance(llm, dict):
+            llm_calls += 1
+            usage = llm.get("usage")
+            if isinstance(usage, dict):
+                value = usage.get("prompt_tokens")
+                if isinstance(value, int):
+                    prompt = value + (prompt or 0)
+                value = usage.get("completion_tokens")
+                if isinstance(value, int):
+                    completion = value + (completion or 0)
+                value = usage.get("total_tokens")
+                if isinstance(value, int):
+                    total = value + (total or 0)
+            elif usage is None:
+                complete = False
+            step_cost = llm.get("cost_usd")
+            if isinstance(step_cost, int | float):
+                cost += step_cost
+                priced += 1
+        events = step.get("events")
+        if events:
+            retries += sum(1 for e in events if e.get("name") == "retry")
+        tags = step.get("tags")
+        if tags and any(t.startswith("retry:attempt:") for t in tags):
+            retries += 1
     first_tokens = [r.first_token_ns for r in trace.records if r.first_token_ns is not None]
-    retries = sum(1 for s in steps for e in s.get("events", ()) if e.get("name") == "retry") + sum(
-        1 for s in steps if any(t.startswith("retry:attempt:") for t in s.get("tags", ()))
-    )
     return {
         "latency_ms": _ms(root.start_ns, request_end) or 0.0,
         "time_to_first_token_ms": _ms(root.start_ns, min(first_tokens)) if first_tokens else None,
-        **totals,
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": total,
         "token_usage_complete": complete,
-        "cost_usd": round(sum(known_costs), 10) if known_costs else None,
-        "cost_complete": len(known_costs) == len(costs),
-        "llm_calls": len(llm_steps),
-        "tool_calls": sum(1 for s in steps if s["kind"] == "tool"),
+        "cost_usd": round(cost, 10) if priced else None,
+        "cost_complete": priced == llm_calls,
+        "llm_calls": llm_calls,
+        "tool_calls": tool_calls,
         "retries": retries,
     }
 
@@ -396,6 +427,8 @@ def _performance(
 def _tags(tags: Any) -> list[str]:
     if not tags:
         return []
+    if type(tags) is list and all(type(t) is str for t in tags):
+        return list(tags)
     if isinstance(tags, str):
         return [tags]
     if isinstance(tags, Iterable):
@@ -413,12 +446,16 @@ def _metadata(record: RunRecord, ctx: AssemblyContext) -> dict[str, Any]:
         return {} if not metadata else {"value": ctx.jsonable(metadata)}
     root = ctx.trace.root
     inherited = root.metadata if root is not None and root is not record else None
+    if not isinstance(inherited, Mapping):
+        inherited = {}
     own = {
         k: v
         for k, v in metadata.items()
         if not (isinstance(k, str) and k.startswith(_FRAMEWORK_NOISE))
-        and not (isinstance(inherited, Mapping) and k in inherited and inherited[k] is v)
+        and not (k in inherited and inherited[k] is v)
     }
+    if not own:
+        return {}
     value = ctx.jsonable(own)
     return value if isinstance(value, dict) else {"value": value}
 

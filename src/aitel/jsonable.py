@@ -94,11 +94,41 @@ def to_jsonable(value: Any, limits: Limits = DEFAULT_LIMITS) -> Any:
 
 def convert_counting(value: Any, limits: Limits = DEFAULT_LIMITS) -> tuple[Any, int]:
     """:func:`to_jsonable`, plus how many values were cut to fit ``limits``."""
-    converter = _Converter(limits)
-    try:
-        return converter.convert(value, 0), converter.cut
-    except Exception:  # the last line of defence: a marker, never an exception
-        return f"<unserializable {type(value).__name__}>", converter.cut
+    converter = Converter(limits)
+    return converter(value), converter.cut
+
+
+class Converter:
+    """:func:`to_jsonable` for many values in a row; ``cut`` counts every cut made.
+
+    Reusing one converter for all the values of a packet saves setting one up
+    per value. Not thread-safe: one per packet.
+    """
+
+    __slots__ = ("_inner", "_max_chars")
+
+    def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
+        self._inner = _Converter(limits)
+        self._max_chars = limits.max_string_chars
+
+    @property
+    def cut(self) -> int:
+        return self._inner.cut
+
+    def __call__(self, value: Any) -> Any:
+        """A JSON-safe copy of ``value``; never raises."""
+        cls = type(value)
+        if cls is str:
+            if len(value) <= self._max_chars:
+                return value
+        elif value is None or cls is int or cls is bool:
+            return value
+        inner = self._inner
+        try:
+            return inner.convert(value, 0)
+        except Exception:  # the last line of defence: a marker, never an exception
+            inner.seen.clear()
+            return f"<unserializable {type(value).__name__}>"
 
 
 def dumps(value: Any) -> bytes:
@@ -199,11 +229,21 @@ class _Converter:
         try:
             out: dict[str, Any] = {}
             convert = self.convert
+            max_chars = self.limits.max_string_chars
             for raw_name, item in value.items():
                 name = raw_name if type(raw_name) is str else safe_str(raw_name)
                 if len(name) > 1_000:
                     name = truncate_text(name, 1_000)
-                out[name] = convert(item, depth + 1)
+                cls = type(item)  # leaves inline: most values are short strings, None or ints
+                if (
+                    (cls is str and len(item) <= max_chars)
+                    or item is None
+                    or cls is int
+                    or cls is bool
+                ):
+                    out[name] = item
+                else:
+                    out[name] = convert(item, depth + 1)
             return out
         except Exception:
             return "<unserializable dict>"

@@ -39,7 +39,8 @@ def message_to_dict(message: BaseMessage) -> dict[str, Any]:
         out["name"] = message.name
     if isinstance(message, ToolMessage):
         out["tool_call_id"] = message.tool_call_id
-    calls = getattr(message, "tool_calls", None)
+    # a field when present (AI messages); getattr of a missing one is slow on pydantic models
+    calls = message.__dict__.get("tool_calls")
     if calls:
         out["tool_calls"] = [_tool_call(c) for c in calls]
     return out
