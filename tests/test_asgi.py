@@ -10,10 +10,11 @@ from collections.abc import Iterator
 
 import pytest
 
-fastapi = pytest.importorskip("fastapi")
-uvicorn = pytest.importorskip("uvicorn")
-httpx = pytest.importorskip("httpx")
-pytest.importorskip("langchain_aitel")
+_NEEDS = "needs the dev install (README: make test): FastAPI, uvicorn, httpx, langchain-aitel"
+fastapi = pytest.importorskip("fastapi", reason=_NEEDS)
+uvicorn = pytest.importorskip("uvicorn", reason=_NEEDS)
+httpx = pytest.importorskip("httpx", reason=_NEEDS)
+pytest.importorskip("langchain_aitel", reason=_NEEDS)
 
 from fastapi import Depends, FastAPI, HTTPException, Request  # noqa: E402
 from fastapi.responses import StreamingResponse  # noqa: E402

@@ -222,7 +222,7 @@ def _step(
         "name": record.name,
         "start_time": iso(record.start_ns + offset),
         "end_time": iso(end_ns + offset),
-        "duration_ms": round((end_ns - record.start_ns) / 1e6, 3),
+        "duration_ms": _ms(record.start_ns, end_ns),
         "status": status,
         "error": None if record.error is None else error_info(record.error, None),
         "input": None,
@@ -427,8 +427,6 @@ def _performance(
 def _tags(tags: Any) -> list[str]:
     if not tags:
         return []
-    if type(tags) is list and all(type(t) is str for t in tags):
-        return list(tags)
     if isinstance(tags, str):
         return [tags]
     if isinstance(tags, Iterable):

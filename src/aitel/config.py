@@ -11,6 +11,9 @@ from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields, replace
 from typing import Any, Literal
 
+OverflowPolicy = Literal["spool", "drop"]
+"""What a full export queue does when there is a spool: write to it from the caller, or drop."""
+
 
 class ConfigError(ValueError):
     """A setting has a value aitel cannot use."""
@@ -32,7 +35,7 @@ def _float(value: str) -> float:
         raise ConfigError(f"expected a number, got {value!r}") from exc
 
 
-def _overflow(value: str) -> Literal["spool", "drop"]:
+def _overflow(value: str) -> OverflowPolicy:
     lowered = value.strip().lower()
     if lowered == "spool":
         return "spool"
@@ -164,7 +167,7 @@ class Settings:
             "doc": "packets held in memory before dropping (counted)",
         },
     )
-    queue_overflow: Literal["spool", "drop"] = field(
+    queue_overflow: OverflowPolicy = field(
         default="spool",
         metadata={
             "env": "AITEL_QUEUE_OVERFLOW",

@@ -89,46 +89,7 @@ def safe_str(obj: object) -> str:
 
 def to_jsonable(value: Any, limits: Limits = DEFAULT_LIMITS) -> Any:
     """A JSON-safe copy of ``value``; never raises."""
-    return convert_counting(value, limits)[0]
-
-
-def convert_counting(value: Any, limits: Limits = DEFAULT_LIMITS) -> tuple[Any, int]:
-    """:func:`to_jsonable`, plus how many values were cut to fit ``limits``."""
-    converter = Converter(limits)
-    return converter(value), converter.cut
-
-
-class Converter:
-    """:func:`to_jsonable` for many values in a row; ``cut`` counts every cut made.
-
-    Reusing one converter for all the values of a packet saves setting one up
-    per value. Not thread-safe: one per packet.
-    """
-
-    __slots__ = ("_inner", "_max_chars")
-
-    def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
-        self._inner = _Converter(limits)
-        self._max_chars = limits.max_string_chars
-
-    @property
-    def cut(self) -> int:
-        return self._inner.cut
-
-    def __call__(self, value: Any) -> Any:
-        """A JSON-safe copy of ``value``; never raises."""
-        cls = type(value)
-        if cls is str:
-            if len(value) <= self._max_chars:
-                return value
-        elif value is None or cls is int or cls is bool:
-            return value
-        inner = self._inner
-        try:
-            return inner.convert(value, 0)
-        except Exception:  # the last line of defence: a marker, never an exception
-            inner.seen.clear()
-            return f"<unserializable {type(value).__name__}>"
+    return Converter(limits)(value)
 
 
 def dumps(value: Any) -> bytes:
@@ -156,13 +117,31 @@ def _sanitize(value: Any) -> Any:
     return _sanitize(safe_str(value))
 
 
-class _Converter:
+class Converter:
+    """:func:`to_jsonable` for many values in a row; ``cut`` counts every cut made.
+
+    One converter serves all the values of a packet. Not thread-safe.
+    """
+
     __slots__ = ("cut", "limits", "seen")
 
-    def __init__(self, limits: Limits) -> None:
+    def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
         self.limits = limits
         self.seen: set[int] = set()
         self.cut = 0
+
+    def __call__(self, value: Any) -> Any:
+        """A JSON-safe copy of ``value``; never raises."""
+        cls = type(value)
+        if (cls is str and len(value) <= self.limits.max_string_chars) or (
+            value is None or cls is int or cls is bool
+        ):
+            return value
+        try:
+            return self.convert(value, 0)
+        except Exception:  # the last line of defence: a marker, never an exception
+            self.seen.clear()
+            return f"<unserializable {type(value).__name__}>"
 
     def _text(self, value: str) -> str:
         if len(value) > self.limits.max_string_chars:

@@ -5,11 +5,13 @@ bounded queue and returns. When the queue is full and there is a spool, the
 submitting thread turns the item into a packet itself and stages it for the
 spool ("caller runs"): a burst larger than the queue costs the application
 that work instead of losing packets. Without a spool, or with
-``overflow="drop"``, the item is dropped and counted. One background worker turns queued traces into
-packets, runs the processors (redaction first), encodes once, batches by
-count, bytes and time, and hands batches to the exporter. Batches that fail
-transiently go to the spool when there is one and are replayed later;
-everything that is not delivered is counted, never silently lost.
+``overflow="drop"``, the item is dropped and counted.
+
+One background worker turns queued traces into packets, runs the processors
+(redaction first), encodes once, batches by count, bytes and time, and hands
+batches to the exporter. Batches that fail transiently go to the spool when
+there is one and are replayed later; everything that is not delivered is
+counted, never silently lost.
 
 The pipeline flushes at exit and on SIGTERM (chaining the previous handler)
 and re-initialises itself in a forked child (the parent keeps and sends what
@@ -37,9 +39,10 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from types import FrameType
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from ._safety import internal_log, report_internal_error
+from .config import OverflowPolicy
 from .exporters.base import EncodedPacket, Exporter, ExportResult
 from .jsonable import dumps
 from .processors.base import Packet, Processor
@@ -72,8 +75,6 @@ _WAKE_EVERY = 32
 
 _OVERFLOW_STAGE = 64
 """Overflowed packets written to the spool together (one write and fsync for all)."""
-
-OverflowPolicy = Literal["spool", "drop"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,12 +243,12 @@ class ExportPipeline:
             staged.append(encoded)
             if len(staged) >= _OVERFLOW_STAGE:
                 self._spool_staged()
+        # no wake-up needed: the worker runs on its schedule and writes what is still staged
         internal_log.log(
             logging.WARNING,
             "queue-overflow",
             "aitel: export queue full; the application's threads are writing packets to the spool",
         )
-        self._wake(self._worker)
 
     def _spool_staged(self) -> None:
         """Write the staged overflow to the spool (called under the overflow lock)."""
@@ -256,13 +257,17 @@ class ExportPipeline:
             return
         batch = list(staged)
         staged.clear()
-        c = self._overflow_counters
+        self._overflow_counters.in_flight -= len(batch)
+        self._spool_put(self.spool, batch, self._overflow_counters)
+
+    @staticmethod
+    def _spool_put(spool: Spool, batch: Sequence[EncodedPacket], c: _Counters) -> None:
+        """Spool ``batch``; what the spool could not take is counted in ``c``."""
         try:
-            stored = self.spool.put(batch)
+            stored = spool.put(batch)
         except Exception as exc:
             report_internal_error("spool.put", exc)
             stored = 0
-        c.in_flight -= len(batch)
         c.spooled += stored
         c.dropped_spool_full += len(batch) - stored
 
@@ -569,13 +574,7 @@ class ExportPipeline:
                 f"aitel: export failed, {len(retry)} packets dropped: {result.error}",
             )
             return
-        try:
-            stored = self.spool.put(retry)
-        except Exception as exc:
-            report_internal_error("spool.put", exc)
-            stored = 0
-        c.spooled += stored
-        c.dropped_spool_full += len(retry) - stored
+        self._spool_put(self.spool, retry, c)
 
     def _replay_spool(self) -> None:
         spool = self.spool
