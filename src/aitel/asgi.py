@@ -355,6 +355,4 @@ def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> str | None:
 def _rename(span: Span, name: str) -> None:
     """Name the request's root step once the route is known (its packet's function_name)."""
     span.name = name
-    record = span.tracer.builder._runs.get(span.run_id)
-    if record is not None:
-        record.name = name
+    span.tracer.builder.rename(span.run_id, name)

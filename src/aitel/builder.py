@@ -30,6 +30,16 @@ from .schema import StepKind
 
 RunId = Hashable
 
+_UUID = uuid.UUID
+
+
+def run_key(run_id: RunId) -> Hashable:
+    """The key a run is filed under: a UUID's integer (hashed in C, smaller), else the id.
+
+    The hot paths inline this expression.
+    """
+    return run_id.int if type(run_id) is _UUID else run_id
+
 
 @dataclass(frozen=True, slots=True)
 class TraceOptions:
@@ -174,10 +184,7 @@ _FINISHED_REMEMBERED = 2_048
 
 
 class RecentIds:
-    """The last ``size`` run ids added, for membership tests (a bounded ring).
-
-    UUIDs are kept as their integer, which is smaller than the UUID object.
-    """
+    """The last ``size`` run keys added (see :func:`run_key`), for membership tests."""
 
     __slots__ = ("_members", "_order")
 
@@ -185,12 +192,7 @@ class RecentIds:
         self._members: set[Hashable] = set()
         self._order: deque[Hashable] = deque(maxlen=size)
 
-    @staticmethod
-    def _key(run_id: Any) -> Any:
-        return run_id.int if type(run_id) is uuid.UUID else run_id
-
-    def add(self, run_id: RunId) -> None:
-        key = self._key(run_id)
+    def add(self, key: Hashable) -> None:
         if key in self._members:
             return
         order = self._order
@@ -199,8 +201,8 @@ class RecentIds:
         order.append(key)
         self._members.add(key)
 
-    def __contains__(self, run_id: object) -> bool:
-        return self._key(run_id) in self._members
+    def __contains__(self, key: object) -> bool:
+        return key in self._members
 
     def __len__(self) -> int:
         return len(self._order)
@@ -255,18 +257,23 @@ class PacketBuilder:
     ) -> None:
         """Record the start of a run; a run with an unknown parent starts a trace."""
         kind_value = kind.value if isinstance(kind, StepKind) else kind
+        key = run_id.int if type(run_id) is _UUID else run_id
         sweep: list[TraceRecord] = []
+        runs = self._runs
         with self._lock:
-            if run_id in self._runs:
+            if key in runs:
                 return
-            parent = self._runs.get(parent_id) if parent_id is not None else None
-            if parent is None:
-                if parent_id is not None and parent_id in self._finished:
+            parent = None
+            if parent_id is not None:
+                parent_key = parent_id.int if type(parent_id) is _UUID else parent_id
+                parent = runs.get(parent_key)
+                if parent is None and parent_key in self._finished:
                     self.stats.late_events += 1
                     return
+            if parent is None:
                 active = _active_run.get()
                 if active is not None and active[0] is self:
-                    parent = self._runs.get(active[1])
+                    parent = runs.get(run_key(active[1]))
             if parent is not None:
                 trace = parent.trace
                 record = RunRecord(
@@ -280,11 +287,11 @@ class PacketBuilder:
                     run_id, None, kind_value, name, inputs, tags, metadata, attrs, trace
                 )
                 trace.root = record
-                self._traces[run_id] = trace
+                self._traces[key] = trace
                 self.stats.traces_started += 1
             trace.records.append(record)
             trace.open_runs += 1
-            self._runs[run_id] = record
+            runs[key] = record
             if parent is None and (
                 len(self._traces) > self._max_open_traces or self.stats.traces_started % 256 == 0
             ):
@@ -320,7 +327,7 @@ class PacketBuilder:
 
     def token(self, run_id: RunId) -> None:
         """Record one streamed chunk (the first one gives time to first token)."""
-        record = self._runs.get(run_id)
+        record = self._runs.get(run_id.int if type(run_id) is _UUID else run_id)
         if record is None:
             return
         if record.first_token_ns is None:
@@ -329,7 +336,7 @@ class PacketBuilder:
 
     def event(self, run_id: RunId, name: str, data: Any = None) -> None:
         """Record something that happened inside a run (retry, action, custom)."""
-        record = self._runs.get(run_id)
+        record = self._runs.get(run_key(run_id))
         if record is None:
             self.stats.late_events += 1
             return
@@ -341,17 +348,23 @@ class PacketBuilder:
 
     def update(self, run_id: RunId, attrs: dict[str, Any]) -> None:
         """Attach more raw attributes to a running run."""
-        record = self._runs.get(run_id)
+        record = self._runs.get(run_key(run_id))
         if record is not None:
             record.set_attrs(attrs)
 
     def set_inputs(self, run_id: RunId, inputs: Any) -> None:
-        record = self._runs.get(run_id)
+        record = self._runs.get(run_key(run_id))
         if record is not None:
             record.inputs = inputs
 
+    def rename(self, run_id: RunId, name: str) -> None:
+        """Give a running run another name (e.g. a web request once its route is known)."""
+        record = self._runs.get(run_key(run_id))
+        if record is not None:
+            record.name = name
+
     def add_metadata(self, run_id: RunId, values: dict[str, Any]) -> None:
-        record = self._runs.get(run_id)
+        record = self._runs.get(run_key(run_id))
         if record is not None:
             if isinstance(record.metadata, dict):
                 record.metadata = {**record.metadata, **values}
@@ -359,7 +372,7 @@ class PacketBuilder:
                 record.metadata = dict(values)
 
     def is_open(self, run_id: RunId) -> bool:
-        return run_id in self._runs
+        return run_key(run_id) in self._runs
 
     def open_traces(self) -> int:
         return len(self._traces)
@@ -377,7 +390,10 @@ class PacketBuilder:
         now = time.perf_counter_ns()
         done: TraceRecord | None = None
         with self._lock:
-            record = self._runs.pop(run_id, None)
+            record = self._runs.pop(
+                run_id.int if type(run_id) is _UUID else run_id,
+                None,
+            )
             if record is None:
                 self.stats.late_events += 1
                 return
@@ -398,17 +414,15 @@ class PacketBuilder:
 
     def _forget(self, trace: TraceRecord) -> None:
         """Drop every reference to a finished trace (called under the lock)."""
+        finished = self._finished
         root = trace.root
         if root is not None:
-            self._traces.pop(root.run_id, None)
-            self._remember_finished(root.run_id)
+            self._traces.pop(run_key(root.run_id), None)
         for record in trace.records:
+            key = run_key(record.run_id)
             if record.end_ns is None:
-                self._runs.pop(record.run_id, None)
-            self._remember_finished(record.run_id)
-
-    def _remember_finished(self, run_id: RunId) -> None:
-        self._finished.add(run_id)
+                self._runs.pop(key, None)
+            finished.add(key)
 
     def _collect_stale(self, now_ns: int, keep: TraceRecord) -> list[TraceRecord]:
         """Traces open too long, or beyond the open-trace cap (called under the lock)."""

@@ -43,9 +43,10 @@ from typing import Any, Protocol
 
 from ._safety import internal_log, report_internal_error
 from .config import OverflowPolicy
-from .exporters.base import EncodedPacket, Exporter, ExportResult
+from .exporters.base import EncodedPacket, Exporter, ExportResult, wants_packet_dicts
 from .jsonable import dumps
 from .processors.base import Packet, Processor
+from .processors.limits import SizeLimitProcessor
 
 Materializer = Callable[[Any], Packet]
 
@@ -173,7 +174,16 @@ class ExportPipeline:
         config: PipelineConfig | None = None,
     ) -> None:
         self.exporter = exporter
+        self._keep_dicts = wants_packet_dicts(exporter)
         self.processors = list(processors)
+        # A trailing size limit runs as the encoder: a packet that fits is encoded once.
+        last = self.processors[-1] if self.processors else None
+        if isinstance(last, SizeLimitProcessor):
+            self._steps = self.processors[:-1]
+            self._encode: Callable[[Packet], bytes] = last.encode
+        else:
+            self._steps = self.processors
+            self._encode = dumps
         self.spool = spool
         self.config = config or PipelineConfig()
         self._materialize = materialize or _as_packet
@@ -517,7 +527,7 @@ class ExportPipeline:
             c.dropped_build_error += 1
             report_internal_error("pipeline.build", exc)
             return None
-        for processor in self.processors:
+        for processor in self._steps:
             try:
                 processed = processor.process(packet)
             except Exception as exc:  # fail closed: never export an unprocessed packet
@@ -529,12 +539,14 @@ class ExportPipeline:
                 return None
             packet = processed
         try:
-            data = dumps(packet)
+            data = self._encode(packet)
         except Exception as exc:
             c.dropped_build_error += 1
             report_internal_error("pipeline.encode", exc)
             return None
-        return EncodedPacket(str(packet.get("packet_id", "")), data, packet)
+        return EncodedPacket(
+            str(packet.get("packet_id", "")), data, packet if self._keep_dicts else None
+        )
 
     def _export(self, batch: list[EncodedPacket]) -> None:
         c = self._counters

@@ -20,7 +20,8 @@ class EncodedPacket:
     packet_id: str
     data: bytes
     packet: dict[str, Any] | None = None
-    """The dict the bytes were made from, when still at hand (not after a spool round trip)."""
+    """The dict the bytes were made from, for exporters that ask for it (see
+    :func:`wants_packet_dicts`); None after a spool round trip."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,3 +67,14 @@ class Exporter(Protocol):
     def force_flush(self, timeout_s: float) -> bool: ...
 
     def shutdown(self, timeout_s: float) -> None: ...
+
+
+def wants_packet_dicts(exporter: object) -> bool:
+    """Whether ``exporter`` reads :attr:`EncodedPacket.packet` (the pipeline keeps it then).
+
+    An exporter that maps packets to another format (OTLP) sets
+    ``wants_packet_dicts = True`` to skip decoding the bytes again; for the
+    others the dict is let go as soon as it is encoded, so a backlog being
+    exported holds bytes, not object trees.
+    """
+    return bool(getattr(exporter, "wants_packet_dicts", False))

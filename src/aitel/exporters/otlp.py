@@ -90,6 +90,7 @@ class OtlpExporter(SenderExporter):
     """
 
     _site = "exporter.otlp"
+    wants_packet_dicts = True  # mapped from the dicts, not decoded again from the bytes
     _COUNTERS = (
         *SenderExporter._COUNTERS,
         "spans_sent",

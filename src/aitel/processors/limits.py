@@ -20,9 +20,24 @@ class SizeLimitProcessor:
         self.max_packet_bytes = max_packet_bytes
 
     def process(self, packet: Packet) -> Packet | None:
-        size = len(dumps(packet))
+        self._fit(packet, len(dumps(packet)))
+        return packet
+
+    def encode(self, packet: Packet) -> bytes:
+        """The packet's final JSON, cut to fit: the check reuses the encoding.
+
+        The export pipeline calls this instead of :meth:`process` when the
+        size limit is its last processor, so a packet that fits is encoded once.
+        """
+        data = dumps(packet)
+        if self._fit(packet, len(data)):
+            data = dumps(packet)
+        return data
+
+    def _fit(self, packet: Packet, size: int) -> bool:
+        """Cut ``packet`` (encoded in ``size`` bytes) to the limits; True if anything was cut."""
         if size <= self.max_packet_bytes and size <= self.max_value_chars:
-            return packet  # nothing in it can be too long
+            return False  # nothing in it can be too long
         limit = self.max_value_chars
         cut = _truncate(packet, limit)
         while len(dumps(packet)) > self.max_packet_bytes and limit > 64:
@@ -31,7 +46,7 @@ class SizeLimitProcessor:
         if cut:
             notes = processing_notes(packet)
             notes["truncated_values"] = int(notes.get("truncated_values", 0)) + cut
-        return packet
+        return bool(cut)
 
 
 def _truncate(root: Any, limit: int) -> int:

@@ -118,7 +118,7 @@ class Engine:
             return found
         lowered = ""
         mask = self._always
-        for on_lowered, scanner, bits_of, union in self._plan:
+        for on_lowered, char, scanner, bits_of, union in self._plan:
             if not union & ~mask:
                 continue
             if on_lowered:
@@ -127,6 +127,8 @@ class Engine:
                 haystack = lowered
             else:
                 haystack = text
+            if char not in haystack:  # one memchr instead of a regex scan
+                continue
             for match in scanner.finditer(haystack):
                 mask |= bits_of[match.lastgroup or ""]
                 if not union & ~mask:
@@ -150,14 +152,14 @@ class Engine:
                 needles.setdefault((True, word.lower()), 0)
             plan = self._document_plans[also_lowered] = _plan(needles)
         lowered = ""
-        for on_lowered, scanner, _bits_of, _union in plan:
+        for on_lowered, char, scanner, _bits_of, _union in plan:
             if on_lowered:
                 if not lowered:
                     lowered = lower_same_length(text)
                 haystack = lowered
             else:
                 haystack = text
-            if scanner.search(haystack) is not None:
+            if char in haystack and scanner.search(haystack) is not None:
                 return True
         return False
 
@@ -218,8 +220,9 @@ _FREQUENCY.update({c.upper(): max(1.0, f / 12) for c, f in list(_FREQUENCY.items
 _FREQUENCY.update({" ": 160, ".": 12, ",": 10, "_": 6, "-": 4, ":": 4, "/": 3, "=": 3, "@": 0.2})
 _FREQUENCY.update(dict.fromkeys("0123456789", 5.0))
 
-_Plan = tuple[tuple[bool, re.Pattern[str], dict[str, int], int], ...]
-"""Per scanner: on the lower-cased text?, the regex, group name -> detector bits, all bits."""
+_Plan = tuple[tuple[bool, str, re.Pattern[str], dict[str, int], int], ...]
+"""Per scanner: on the lower-cased text?, its first character, the regex, group name ->
+detector bits, all bits. A text without the character is not scanned."""
 _SHORT = 256
 """Up to this length, needles are checked one by one with ``in`` (cheaper than scanners)."""
 _CACHED = 64
@@ -267,7 +270,7 @@ def _plan(needles: dict[tuple[bool, str], int]) -> _Plan:
     for (on_lowered, needle), bits in sorted(folded.items()):
         at = needle.index(_rarest(needle))
         groups.setdefault((on_lowered, needle[at]), []).append((needle, at, bits))
-    plan: list[tuple[float, tuple[bool, re.Pattern[str], dict[str, int], int]]] = []
+    plan: list[tuple[float, tuple[bool, str, re.Pattern[str], dict[str, int], int]]] = []
     for (on_lowered, char), members in sorted(groups.items()):
         branches = []
         bits_of: dict[str, int] = {}
@@ -279,7 +282,7 @@ def _plan(needles: dict[tuple[bool, str], int]) -> _Plan:
         union = 0
         for bits in bits_of.values():
             union |= bits
-        plan.append((_FREQUENCY.get(char, 3.0), (on_lowered, scanner, bits_of, union)))
+        plan.append((_FREQUENCY.get(char, 3.0), (on_lowered, char, scanner, bits_of, union)))
     # Rarest characters first: their scans are the cheapest.
     plan.sort(key=lambda entry: entry[0])
     return tuple(entry for _, entry in plan)

@@ -5,6 +5,11 @@ objects are read later, on the export worker (:mod:`.interpret`). The
 handler runs inline (``run_inline = True``): in async chains LangChain calls
 it directly on the event loop instead of hopping to a thread per callback,
 which is safe because no callback blocks.
+
+Errors inside aitel never reach the application: the callbacks every request
+makes catch them in their own body (a generic wrapper would repack the
+arguments and double their cost); the rare ones are wrapped with ``guarded``.
+Both report through the same counter and rate-limited log.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from uuid import UUID
 from langchain_core.callbacks import BaseCallbackHandler
 
 from aitel import Tracer
-from aitel._safety import guarded
+from aitel._safety import guarded, report_internal_error
 from aitel.builder import PacketBuilder
 from aitel.integration import HandlerOptions
 
@@ -148,7 +153,6 @@ class AITelHandler(BaseCallbackHandler):
 
     # -- chains ----------------------------------------------------------------
 
-    @guarded
     def on_chain_start(
         self,
         serialized: dict[str, Any] | None,
@@ -160,13 +164,18 @@ class AITelHandler(BaseCallbackHandler):
         metadata: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        name = _name(serialized, kwargs, "chain")
-        kind = "agent" if "agent" in name.lower() and "executor" in name.lower() else "chain"
-        self._start(run_id, parent_run_id, kind, name, inputs, tags, metadata)
+        try:
+            name = _name(serialized, kwargs, "chain")
+            kind = "agent" if "agent" in name.lower() and "executor" in name.lower() else "chain"
+            self._start(run_id, parent_run_id, kind, name, inputs, tags, metadata)
+        except Exception as exc:
+            report_internal_error("AITelHandler.on_chain_start", exc)
 
-    @guarded
     def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        self._builder().end(run_id, outputs)
+        try:
+            self._builder().end(run_id, outputs)
+        except Exception as exc:
+            report_internal_error("AITelHandler.on_chain_end", exc)
 
     @guarded
     def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
@@ -185,7 +194,6 @@ class AITelHandler(BaseCallbackHandler):
 
     # -- models ----------------------------------------------------------------
 
-    @guarded
     def on_chat_model_start(
         self,
         serialized: dict[str, Any] | None,
@@ -197,11 +205,13 @@ class AITelHandler(BaseCallbackHandler):
         metadata: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        attrs = {"invocation_params": kwargs.get("invocation_params"), "serialized": serialized}
-        name = _name(serialized, kwargs, "chat_model")
-        self._start(run_id, parent_run_id, "chat_model", name, messages, tags, metadata, attrs)
+        try:
+            attrs = {"invocation_params": kwargs.get("invocation_params"), "serialized": serialized}
+            name = _name(serialized, kwargs, "chat_model")
+            self._start(run_id, parent_run_id, "chat_model", name, messages, tags, metadata, attrs)
+        except Exception as exc:
+            report_internal_error("AITelHandler.on_chat_model_start", exc)
 
-    @guarded
     def on_llm_start(
         self,
         serialized: dict[str, Any] | None,
@@ -213,11 +223,13 @@ class AITelHandler(BaseCallbackHandler):
         metadata: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        attrs = {"invocation_params": kwargs.get("invocation_params"), "serialized": serialized}
-        name = _name(serialized, kwargs, "llm")
-        self._start(run_id, parent_run_id, "llm", name, prompts, tags, metadata, attrs)
+        try:
+            attrs = {"invocation_params": kwargs.get("invocation_params"), "serialized": serialized}
+            name = _name(serialized, kwargs, "llm")
+            self._start(run_id, parent_run_id, "llm", name, prompts, tags, metadata, attrs)
+        except Exception as exc:
+            report_internal_error("AITelHandler.on_llm_start", exc)
 
-    @guarded
     def on_llm_new_token(
         self,
         token: str | list[str | dict[str, Any]],
@@ -228,11 +240,16 @@ class AITelHandler(BaseCallbackHandler):
         tags: list[str] | None = None,
         **kwargs: Any,
     ) -> None:
-        self._builder().token(run_id)
+        try:
+            self._builder().token(run_id)
+        except Exception as exc:
+            report_internal_error("AITelHandler.on_llm_new_token", exc)
 
-    @guarded
     def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        self._builder().end(run_id, response)
+        try:
+            self._builder().end(run_id, response)
+        except Exception as exc:
+            report_internal_error("AITelHandler.on_llm_end", exc)
 
     @guarded
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
@@ -240,7 +257,6 @@ class AITelHandler(BaseCallbackHandler):
 
     # -- tools -------------------------------------------------------------------
 
-    @guarded
     def on_tool_start(
         self,
         serialized: dict[str, Any] | None,
@@ -253,14 +269,19 @@ class AITelHandler(BaseCallbackHandler):
         inputs: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        name = _name(serialized, kwargs, "tool")
-        attrs = {"tool_call_id": kwargs.get("tool_call_id")}
-        arguments = inputs if inputs is not None else input_str
-        self._start(run_id, parent_run_id, "tool", name, arguments, tags, metadata, attrs)
+        try:
+            name = _name(serialized, kwargs, "tool")
+            attrs = {"tool_call_id": kwargs.get("tool_call_id")}
+            arguments = inputs if inputs is not None else input_str
+            self._start(run_id, parent_run_id, "tool", name, arguments, tags, metadata, attrs)
+        except Exception as exc:
+            report_internal_error("AITelHandler.on_tool_start", exc)
 
-    @guarded
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        self._builder().end(run_id, output)
+        try:
+            self._builder().end(run_id, output)
+        except Exception as exc:
+            report_internal_error("AITelHandler.on_tool_end", exc)
 
     @guarded
     def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
@@ -268,7 +289,6 @@ class AITelHandler(BaseCallbackHandler):
 
     # -- retrievers ----------------------------------------------------------------
 
-    @guarded
     def on_retriever_start(
         self,
         serialized: dict[str, Any] | None,
@@ -280,12 +300,17 @@ class AITelHandler(BaseCallbackHandler):
         metadata: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        name = _name(serialized, kwargs, "retriever")
-        self._start(run_id, parent_run_id, "retriever", name, query, tags, metadata)
+        try:
+            name = _name(serialized, kwargs, "retriever")
+            self._start(run_id, parent_run_id, "retriever", name, query, tags, metadata)
+        except Exception as exc:
+            report_internal_error("AITelHandler.on_retriever_start", exc)
 
-    @guarded
     def on_retriever_end(self, documents: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        self._builder().end(run_id, documents)
+        try:
+            self._builder().end(run_id, documents)
+        except Exception as exc:
+            report_internal_error("AITelHandler.on_retriever_end", exc)
 
     @guarded
     def on_retriever_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
