@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import tracemalloc
+import uuid
 
 from aitel.builder import PacketBuilder, TraceRecord
 
@@ -43,6 +44,28 @@ def test_out_of_order_end_before_child_start_is_late() -> None:
     builder.end("c")
     builder.fail("never-started", RuntimeError("x"))
     assert len(done) == 1 and builder.stats.late_events == 3
+
+
+def test_uuid_run_ids_keep_their_identity_in_the_trace() -> None:
+    """UUIDs are filed by their integer inside; records, events and late runs see UUIDs."""
+    builder, done = collect()
+    root, child, late = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    builder.start(root, None, "chain", "root")
+    builder.start(child, root, "llm", "model")
+    assert builder.is_open(child) and builder.is_open(uuid.UUID(str(child)))  # equal, not same
+    builder.token(uuid.UUID(str(child)))
+    builder.event(child, "retry", {"attempt": 2})
+    builder.rename(root, "renamed")
+    builder.end(child, "answer")
+    builder.end(root, "done")
+    (trace,) = done
+    assert [r.run_id for r in trace.records] == [root, child]
+    assert trace.records[1].parent_id == root and type(trace.records[1].parent_id) is uuid.UUID
+    assert trace.records[1].chunks == 1 and trace.records[1].events[0][0] == "retry"
+    assert trace.root is not None and trace.root.name == "renamed"
+    builder.start(late, root, "tool", "after the end")  # a child of a finished run
+    assert builder.stats.late_events == 1 and not builder.is_open(late)
+    assert builder.open_traces() == 0
 
 
 def test_wait_for_children_keeps_a_streamed_request_open() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import threading
 import uuid
 
@@ -106,6 +107,33 @@ def test_broken_tracer_never_raises_into_the_app() -> None:
     chain = RunnableLambda(lambda x: x * 2)
     assert chain.invoke(21, config={"callbacks": [AITelHandler(tracer=tracer)]}) == 42
     assert internal_errors.total >= before + 2
+    tracer.shutdown()
+
+
+def test_every_callback_catches_its_own_errors() -> None:
+    """Each ``on_*`` method of the handler is a boundary: it swallows and counts, by name."""
+
+    class Exploding:
+        def __getattr__(self, name):
+            raise RuntimeError("boom")
+
+    tracer = Tracer(InMemoryExporter(), settings=Settings(redaction=()))
+    tracer.builder = Exploding()  # type: ignore[assignment]
+    handler = AITelHandler(tracer=tracer)
+    names = sorted(n for n in vars(AITelHandler) if n.startswith("on_"))
+    assert len(names) >= 17
+    for name in names:
+        method = getattr(handler, name)
+        positional = [
+            p
+            for p in inspect.signature(method).parameters.values()
+            if p.kind is p.POSITIONAL_OR_KEYWORD
+        ]
+        args = [RuntimeError("app error") if p.name == "error" else "x" for p in positional]
+        site = f"AITelHandler.{name}"
+        before = internal_errors.by_site.get(site, 0)
+        assert method(*args, run_id=uuid.uuid4(), parent_run_id=None) is None
+        assert internal_errors.by_site.get(site, 0) == before + 1, name
     tracer.shutdown()
 
 
