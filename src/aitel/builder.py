@@ -388,12 +388,10 @@ class PacketBuilder:
         wait_for_children: bool,
     ) -> None:
         now = time.perf_counter_ns()
+        key = run_id.int if type(run_id) is _UUID else run_id
         done: TraceRecord | None = None
         with self._lock:
-            record = self._runs.pop(
-                run_id.int if type(run_id) is _UUID else run_id,
-                None,
-            )
+            record = self._runs.pop(key, None)
             if record is None:
                 self.stats.late_events += 1
                 return
