@@ -15,7 +15,8 @@ replaced, its ``bytes`` and alternatives dropped; the logprob numbers stay).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import operator
+from collections.abc import Callable, Iterable
 from typing import Any, TypedDict
 
 import orjson
@@ -75,23 +76,41 @@ _KNOWN_LLM = frozenset(
 )  # fmt: skip
 
 
+def _picker(keys: tuple[str, ...]) -> Callable[[dict[str, Any]], Any]:
+    """``d -> (d[k] for k in keys)`` in one C call, or with ``None`` for missing keys."""
+    fast = operator.itemgetter(*keys)
+
+    def pick(d: dict[str, Any]) -> Any:
+        try:
+            return fast(d)
+        except KeyError:
+            return [d.get(key) for key in keys]
+
+    return pick
+
+
+_packet_content = _picker(_PACKET_CONTENT)
+_step_content = _picker(_STEP_CONTENT)
+_llm_content = _picker(_LLM_CONTENT)
+
+
 def _content(packet: Packet) -> list[Any] | None:
     """The parts of a packet that can hold content; None when unsure (unknown shapes)."""
     if packet.get("model_internals") or not packet.keys() <= _KNOWN_PACKET:
         return None
-    parts: list[Any] = [packet.get(key) for key in _PACKET_CONTENT]
+    parts: list[Any] = [_packet_content(packet)]
     steps = packet.get("steps") or ()
     if not isinstance(steps, list):
         return None
     for step in steps:
         if not isinstance(step, dict) or not step.keys() <= _KNOWN_STEP:
             return None
-        parts.append([step.get(key) for key in _STEP_CONTENT])
+        parts.append(_step_content(step))
         llm = step.get("llm")
         if llm is not None:
             if not isinstance(llm, dict) or not llm.keys() <= _KNOWN_LLM:
                 return None
-            parts.append([llm.get(key) for key in _LLM_CONTENT])
+            parts.append(_llm_content(llm))
     return parts
 
 
