@@ -87,6 +87,19 @@ def test_body_is_a_json_array_of_the_encoded_bytes() -> None:
     assert gzip.decompress(request.content) == b"[" + b",".join(p.data for p in packets) + b"]"
 
 
+def test_gzip_level_is_configurable() -> None:
+    """Any level from 1 (the default) to 9 sends the same body; others are refused."""
+    packets = batch(200)
+    for level in (1, 9):
+        server = Server()
+        assert server.exporter(gzip_level=level).export(packets).exported == 200
+        (request,) = server.requests
+        assert gzip.decompress(request.content) == b"[" + b",".join(p.data for p in packets) + b"]"
+    for bad in (0, 10, 5.0, True):
+        with pytest.raises(ConfigError, match="gzip_level"):
+            HttpExporter(URL, gzip_level=bad)  # type: ignore[arg-type]
+
+
 def test_small_bodies_are_sent_plain() -> None:
     """Below the gzip threshold the body is sent as is."""
     server = Server()

@@ -14,12 +14,14 @@ The sender knows nothing about packets or content types; the JSON exporter
 
 API
 ---
-``HttpSender(endpoint, *, token=None, timeout_s=10.0, gzip=True, verify=True,
-headers=None, transport=None)``
+``HttpSender(endpoint, *, token=None, timeout_s=10.0, gzip=True, gzip_level=1,
+verify=True, headers=None, transport=None)``
     One ``httpx.Client`` (connection reuse, keep-alive). ``token`` is sent as
     ``Authorization: Bearer`` (the sender reads no environment variables; the
     exporter decides where a token comes from). Bodies larger than
-    ``gzip_min_bytes`` are gzip-compressed (``Content-Encoding: gzip``). TLS
+    ``gzip_min_bytes`` are gzip-compressed (``Content-Encoding: gzip``), at
+    ``gzip_level`` 1 by default: about three times faster than level 5 for a
+    few percent more bytes, the better trade on the application's CPU. TLS
     certificates are verified unless ``verify=False``; pass an
     ``ssl.SSLContext`` for a private CA. ``transport`` takes any
     ``httpx.BaseTransport`` (e.g. ``httpx.MockTransport`` in tests).
@@ -60,6 +62,7 @@ from typing import Any
 
 from .._safety import internal_log, report_internal_error
 from .._version import __version__
+from ..config import ConfigError
 from .base import EncodedPacket, ExportResult
 from .retry import Interrupt, RetryPolicy, parse_retry_after
 
@@ -132,15 +135,19 @@ class HttpSender:
         timeout_s: float = 10.0,
         gzip: bool = True,
         gzip_min_bytes: int = 1024,
+        gzip_level: int = 1,
         verify: bool | ssl.SSLContext = True,
         headers: Mapping[str, str] | None = None,
         transport: Any = None,
     ) -> None:
+        if type(gzip_level) is not int or not 1 <= gzip_level <= 9:
+            raise ConfigError(f"gzip_level: 1 (fastest) to 9 (smallest), got {gzip_level!r}")
         self.endpoint = endpoint
         self.token = token or None
         self.timeout_s = timeout_s
         self.gzip = gzip
         self.gzip_min_bytes = gzip_min_bytes
+        self.gzip_level = gzip_level
         self.verify = verify
         self.extra_headers = dict(headers or {})
         self._transport = transport
@@ -210,7 +217,7 @@ class HttpSender:
         headers = {"Content-Type": content_type}
         if self.gzip and len(body) >= self.gzip_min_bytes:
             headers["Content-Encoding"] = "gzip"
-            return gzip_module.compress(body, compresslevel=5, mtime=0), headers
+            return gzip_module.compress(body, compresslevel=self.gzip_level, mtime=0), headers
         return body, headers
 
     def _request(
