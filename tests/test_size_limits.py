@@ -95,6 +95,17 @@ def test_the_limit_also_holds_when_it_is_not_the_last_processor() -> None:
     assert len(exported["payload"]["output"]) < 200
 
 
+def test_a_subclass_with_its_own_process_runs_as_written() -> None:
+    class Marking(SizeLimitProcessor):
+        def process(self, packet: dict[str, Any]) -> dict[str, Any] | None:
+            packet["marked"] = True
+            return super().process(packet)
+
+    exporter = run([Marking(max_value_chars=100, max_packet_bytes=10_000)], [packet(0, "x" * 500)])
+    exported = orjson.loads(exporter.data[0])
+    assert exported["marked"] is True and len(exported["payload"]["output"]) < 200
+
+
 def test_encode_matches_process_then_dumps() -> None:
     limit = SizeLimitProcessor(max_value_chars=100, max_packet_bytes=10_000)
     for text in ("fits", "x" * 5_000):

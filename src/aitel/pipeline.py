@@ -161,6 +161,10 @@ class _Counters:
         return total
 
 
+def _overrides_process(limit: SizeLimitProcessor) -> bool:
+    return type(limit).process is not SizeLimitProcessor.process
+
+
 class ExportPipeline:
     """Bounded queue + one background worker + an exporter (+ an optional spool)."""
 
@@ -177,8 +181,9 @@ class ExportPipeline:
         self._keep_dicts = wants_packet_dicts(exporter)
         self.processors = list(processors)
         # A trailing size limit runs as the encoder: a packet that fits is encoded once.
+        # (Not a subclass with its own ``process``: that one runs as written.)
         last = self.processors[-1] if self.processors else None
-        if isinstance(last, SizeLimitProcessor):
+        if isinstance(last, SizeLimitProcessor) and not _overrides_process(last):
             self._steps = self.processors[:-1]
             self._encode: Callable[[Packet], bytes] = last.encode
         else:
