@@ -94,15 +94,18 @@ def test_on_retry_callback_becomes_event() -> None:
     tracer.shutdown()
 
 
+class ExplodingBuilder:
+    """A builder whose every method raises."""
+
+    def __getattr__(self, name):
+        raise RuntimeError("boom")
+
+
 def test_broken_tracer_never_raises_into_the_app() -> None:
     """If recording fails, the user's chain still returns and the error is counted."""
 
-    class Exploding:
-        def __getattr__(self, name):
-            raise RuntimeError("boom")
-
     tracer = Tracer(InMemoryExporter(), settings=Settings(redaction=()))
-    tracer.builder = Exploding()  # type: ignore[assignment]
+    tracer.builder = ExplodingBuilder()  # type: ignore[assignment]
     before = internal_errors.total
     chain = RunnableLambda(lambda x: x * 2)
     assert chain.invoke(21, config={"callbacks": [AITelHandler(tracer=tracer)]}) == 42
@@ -113,12 +116,8 @@ def test_broken_tracer_never_raises_into_the_app() -> None:
 def test_every_callback_catches_its_own_errors() -> None:
     """Each ``on_*`` method of the handler is a boundary: it swallows and counts, by name."""
 
-    class Exploding:
-        def __getattr__(self, name):
-            raise RuntimeError("boom")
-
     tracer = Tracer(InMemoryExporter(), settings=Settings(redaction=()))
-    tracer.builder = Exploding()  # type: ignore[assignment]
+    tracer.builder = ExplodingBuilder()  # type: ignore[assignment]
     handler = AITelHandler(tracer=tracer)
     names = sorted(n for n in vars(AITelHandler) if n.startswith("on_"))
     assert len(names) >= 17

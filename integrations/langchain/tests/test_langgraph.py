@@ -16,8 +16,12 @@ from typing import Annotated, Any, TypedDict
 
 import pytest
 
-pytest.importorskip("langgraph")
-pytest.importorskip("langchain.agents")
+pytest.importorskip(
+    "langgraph", reason="needs the dev install (README: make test), which has langgraph"
+)
+pytest.importorskip(
+    "langchain.agents", reason="needs the dev install (README: make test), which has langchain"
+)
 
 import langgraph.errors
 from fakes import ToolCallingFakeModel, answer

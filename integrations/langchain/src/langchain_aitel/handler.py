@@ -151,6 +151,21 @@ class AITelHandler(BaseCallbackHandler):
             interpreter=INTERPRETER,
         )
 
+    def _model_start(
+        self,
+        kind: str,
+        serialized: dict[str, Any] | None,
+        inputs: Any,
+        kwargs: dict[str, Any],
+        run_id: UUID,
+        parent_run_id: UUID | None,
+        tags: list[str] | None,
+        metadata: dict[str, Any] | None,
+    ) -> None:
+        attrs = {"invocation_params": kwargs.get("invocation_params"), "serialized": serialized}
+        name = _name(serialized, kwargs, kind)
+        self._start(run_id, parent_run_id, kind, name, inputs, tags, metadata, attrs)
+
     # -- chains ----------------------------------------------------------------
 
     def on_chain_start(
@@ -206,9 +221,9 @@ class AITelHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         try:
-            attrs = {"invocation_params": kwargs.get("invocation_params"), "serialized": serialized}
-            name = _name(serialized, kwargs, "chat_model")
-            self._start(run_id, parent_run_id, "chat_model", name, messages, tags, metadata, attrs)
+            self._model_start(
+                "chat_model", serialized, messages, kwargs, run_id, parent_run_id, tags, metadata
+            )
         except Exception as exc:
             report_internal_error("AITelHandler.on_chat_model_start", exc)
 
@@ -224,9 +239,9 @@ class AITelHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         try:
-            attrs = {"invocation_params": kwargs.get("invocation_params"), "serialized": serialized}
-            name = _name(serialized, kwargs, "llm")
-            self._start(run_id, parent_run_id, "llm", name, prompts, tags, metadata, attrs)
+            self._model_start(
+                "llm", serialized, prompts, kwargs, run_id, parent_run_id, tags, metadata
+            )
         except Exception as exc:
             report_internal_error("AITelHandler.on_llm_start", exc)
 
