@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 import tracemalloc
 import uuid
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from aitel.builder import PacketBuilder, TraceRecord
 
@@ -148,6 +152,59 @@ def test_no_state_kept_after_100k_requests() -> None:
     grown = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
     assert not builder._runs and builder.open_traces() == 0
     assert grown < 200_000, grown  # < 2 bytes per request: nothing per request is kept
+
+
+class Payload:
+    """Something the framework passes in (a message, a document): weak-referenceable."""
+
+
+@contextmanager
+def cycle_collector_off() -> Iterator[None]:
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def test_a_handed_over_request_is_freed_without_the_cycle_collector() -> None:
+    """Records do not keep their trace alive: a finished request's objects go at once.
+
+    A record pointing back at its trace made every request a reference cycle,
+    so the framework's objects waited for the cycle collector: memory rose by
+    megabytes over a long run, and the collections cost time on the user's thread.
+    """
+    builder = PacketBuilder(lambda trace: None)
+    with cycle_collector_off():
+        for ending in ("finished", "abandoned", "late child"):
+            inputs, outputs, child_inputs = Payload(), Payload(), Payload()
+            refs = [weakref.ref(inputs), weakref.ref(outputs), weakref.ref(child_inputs)]
+            builder.start("root", None, "chain", "root", inputs)
+            builder.start("child", "root", "llm", "model", child_inputs)
+            if ending == "abandoned":
+                builder.flush_open()
+            else:
+                builder.end("child", outputs)
+                builder.end("root", outputs)
+                if ending == "late child":
+                    builder.start("late", "root", "tool", "late", Payload())
+                    builder.end("late")
+            del inputs, outputs, child_inputs
+            assert [ref() for ref in refs] == [None, None, None], ending
+
+
+def test_an_abandoned_runs_late_end_is_counted_not_recorded() -> None:
+    builder, done = collect()
+    builder.start("r", None, "chain", "root")
+    builder.start("c", "r", "llm", "model")
+    builder.flush_open()
+    builder.end("c", "too late")
+    builder.start("d", "c", "tool", "grandchild")
+    assert builder.stats.late_events == 2
+    (trace,) = done
+    assert [r.run_id for r in trace.records] == ["r", "c"] and trace.records[1].outputs is None
 
 
 def test_many_threads_never_mix_requests() -> None:

@@ -114,7 +114,9 @@ class RunRecord:
         self.tags = tags
         self.metadata = metadata
         self.attrs = attrs
-        self.trace = trace
+        # cut by the builder when the trace is handed over (see ``_forget``), so a
+        # finished request's objects are freed by reference counting, not left for the GC
+        self.trace: TraceRecord | None = trace
         self.start_ns = time.perf_counter_ns()
         self.end_ns: int | None = None
         self.outputs: Any = None
@@ -274,7 +276,7 @@ class PacketBuilder:
                 active = _active_run.get()
                 if active is not None and active[0] is self:
                     parent = runs.get(run_key(active[1]))
-            if parent is not None:
+            if parent is not None and parent.trace is not None:
                 trace = parent.trace
                 record = RunRecord(
                     run_id, parent.run_id, kind_value, name, inputs, tags, metadata, attrs, trace
@@ -400,6 +402,9 @@ class PacketBuilder:
             record.error = error
             record.set_attrs(attrs)
             trace = record.trace
+            if trace is None:  # its trace was handed over already (abandoned)
+                self.stats.late_events += 1
+                return
             trace.open_runs -= 1
             if record is trace.root:
                 trace.root_done = True
@@ -421,6 +426,7 @@ class PacketBuilder:
             if record.end_ns is None:
                 self._runs.pop(key, None)
             finished.add(key)
+            record.trace = None
 
     def _collect_stale(self, now_ns: int, keep: TraceRecord) -> list[TraceRecord]:
         """Traces open too long, or beyond the open-trace cap (called under the lock)."""

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import uuid
 
 import pytest
 from fakes import DOCS, StaticRetriever, answer
 from langchain_aitel import AITelHandler
+from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
@@ -283,3 +285,38 @@ def test_credentials_never_leave_in_invocation_params(aitel_packets: PacketCaptu
     assert params["temperature"] == 0.2 and params["model"] == "gpt-4o"
     assert "api_key" not in params and "openai_api_key" not in params
     assert b"should-never-leave" not in aitel_packets.exporter.raw[0]
+
+
+def test_finished_requests_leave_nothing_for_the_cycle_collector(
+    aitel_packets: PacketCapture,
+) -> None:
+    """A request's objects are freed when its packet is built, by reference counting.
+
+    Garbage in reference cycles waits for the cycle collector: memory grows by
+    megabytes over a long run and the collections run on the user's thread.
+    The handler must not leave more of it than a handler that does nothing.
+    """
+
+    class NoOp(BaseCallbackHandler):
+        pass
+
+    def cyclic_garbage(callbacks: list[BaseCallbackHandler]) -> int:
+        model = GenericFakeChatModel(messages=iter([answer("Paris.")] * 20))
+        chain = rag_chain(model, StaticRetriever())
+        chain.invoke({"question": "warm-up"}, config={"callbacks": callbacks})
+        aitel_packets.tracer.flush(5.0)
+        enabled = gc.isenabled()
+        gc.collect()
+        gc.disable()
+        try:
+            for _ in range(10):
+                chain.invoke({"question": "Capital?"}, config={"callbacks": callbacks})
+            aitel_packets.tracer.flush(5.0)
+            return gc.collect()
+        finally:
+            if enabled:
+                gc.enable()
+
+    floor = cyclic_garbage([NoOp()])
+    assert cyclic_garbage([AITelHandler()]) <= floor
+    assert len(aitel_packets.packets()) == 11

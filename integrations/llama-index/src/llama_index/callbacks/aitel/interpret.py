@@ -551,7 +551,7 @@ class LlamaIndexInterpreter:
         """Tool calls the agent parsed from this model turn (ReAct text, ids made by the agent)."""
         if record.parent_id is None:
             return
-        index = self._index(record.trace)
+        index = self._index(ctx.trace)
         parent = index.by_id.get(record.parent_id)
         if parent is None or (parent.attrs or {}).get("op") != "agent_step":
             return
