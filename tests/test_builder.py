@@ -10,6 +10,7 @@ import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from aitel._safety import internal_errors
 from aitel.builder import PacketBuilder, TraceRecord
 
 
@@ -205,6 +206,18 @@ def test_an_abandoned_runs_late_end_is_counted_not_recorded() -> None:
     assert builder.stats.late_events == 2
     (trace,) = done
     assert [r.run_id for r in trace.records] == ["r", "c"] and trace.records[1].outputs is None
+
+
+def test_a_failing_sink_is_counted_and_never_reaches_the_caller() -> None:
+    def sink(trace: TraceRecord) -> None:
+        raise RuntimeError("the queue is broken")
+
+    builder = PacketBuilder(sink)
+    before = internal_errors.by_site.get("PacketBuilder._emit", 0)
+    builder.start("r", None, "chain", "root")
+    builder.end("r", "out")
+    assert internal_errors.by_site.get("PacketBuilder._emit", 0) == before + 1
+    assert builder.stats.traces_finished == 1 and builder.open_traces() == 0
 
 
 def test_many_threads_never_mix_requests() -> None:

@@ -25,7 +25,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ._safety import guarded
+from ._safety import report_internal_error
 from .schema import StepKind
 
 RunId = Hashable
@@ -458,10 +458,12 @@ class PacketBuilder:
             self._emit(trace)
         return len(traces)
 
-    @guarded
     def _emit(self, trace: TraceRecord) -> None:
         self.stats.traces_finished += 1
-        self._sink(trace)
+        try:
+            self._sink(trace)
+        except Exception as exc:
+            report_internal_error("PacketBuilder._emit", exc)
 
 
 _builders: weakref.WeakSet[PacketBuilder] = weakref.WeakSet()
