@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 import re
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from aitel.redaction.patterns import (
     Detector,
@@ -135,13 +135,19 @@ class Engine:
                     break
         return self._run(text, lowered, mask)
 
-    def could_match(self, text: str, also_lowered: tuple[str, ...] = ()) -> bool:
+    def could_match(
+        self,
+        text: str,
+        also_lowered: tuple[str, ...] = (),
+        check: Callable[[int], bool] | None = None,
+    ) -> bool:
         """False only when no detector can match anywhere in ``text``.
 
         A cheap, conservative test for whole documents: every needle-less,
         number-shaped or external detector counts as a possible match.
         ``also_lowered`` adds words to look for in the lower-cased text, in
-        the same scans.
+        the same scans. ``check``, when given, is asked about each place a
+        needle occurs (its index in ``text``) and decides whether it counts.
         """
         if self._always or self._windowed or self._recognizers:
             return True
@@ -159,8 +165,15 @@ class Engine:
                 haystack = lowered
             else:
                 haystack = text
-            if char in haystack and scanner.search(haystack) is not None:
-                return True
+            if char not in haystack:
+                continue
+            if check is None:
+                if scanner.search(haystack) is not None:
+                    return True
+                continue
+            for match in scanner.finditer(haystack):
+                if check(match.start()):
+                    return True
         return False
 
     def _run(self, text: str, lowered: str, mask: int) -> list[Finding]:

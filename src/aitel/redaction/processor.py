@@ -23,7 +23,7 @@ import orjson
 
 from aitel.processors.base import Packet, processing_notes
 from aitel.redaction._hiding import hide_fields, hide_strict
-from aitel.redaction.keys import CREDENTIAL_WORDS
+from aitel.redaction.keys import CREDENTIAL_WORDS, is_credential_key
 from aitel.redaction.patterns import FAILED_MARKER, HIDDEN, HIDDEN_MARKER, REDACTION_FAILED
 from aitel.redaction.presets import HIDE_INPUT_FIELDS, HIDE_OUTPUT_FIELDS, STRICT_KEEP
 from aitel.redaction.scrubber import (
@@ -115,11 +115,13 @@ def _content(packet: Packet) -> list[Any] | None:
 
 
 def _nothing_to_find(redactor: Redactor, packet: Packet) -> bool:
-    """True when no detector can match anywhere in the packet (the common, clean case).
+    """True when nothing in the packet needs scrubbing (the common, clean case).
 
     One pass over the JSON text of the packet's content parts replaces a walk
-    over every value: any dict key that names a credential, or any
-    detector's needle in that text, sends the packet to the full walk.
+    over every value. Where a detector's needle or a credential word occurs
+    (``token`` in ``max_tokens``, ``pass`` in ``RunnablePassthrough``), the one
+    string around it is checked as the walk would check it (see
+    :class:`_StringCheck`); any finding, or any doubt, sends the packet to the walk.
     """
     if redactor.callback is not None or not redactor.parse_json_strings:
         return False
@@ -132,7 +134,48 @@ def _nothing_to_find(redactor: Redactor, packet: Packet) -> bool:
         return False
     # A credential word anywhere may be a key naming a credential: look for them in the same scans.
     words = CREDENTIAL_WORDS if redactor.mask_credential_keys else ()
-    return not redactor.could_match(text, words)
+    return not redactor.could_match(text, words, _StringCheck(text, redactor))
+
+
+class _StringCheck:
+    """Does the JSON string around a needle found at an index need the walk?
+
+    ``text`` is orjson's output, so a ``"`` without a backslash before it is
+    always a string's edge and needles (which hold no quotes) lie inside one
+    string. A string with no backslash in its JSON form is the very text the
+    walk would see: it needs the walk if the redactor finds anything in it,
+    or if it is an object key that names a credential. A string with escapes
+    (embedded JSON, control characters) always goes to the walk.
+    """
+
+    __slots__ = ("_clean", "_mask_keys", "_redactor", "_text")
+
+    def __init__(self, text: str, redactor: Redactor) -> None:
+        self._text = text
+        self._redactor = redactor
+        self._mask_keys = redactor.mask_credential_keys
+        self._clean: set[int] = set()
+
+    def __call__(self, index: int) -> bool:
+        text = self._text
+        start = text.rfind('"', 0, index)
+        end = text.find('"', index)
+        if start < 0 or end < 0:
+            return True
+        if start in self._clean:
+            return False
+        string = text[start + 1 : end]
+        if "\\" in string or text[start - 1] == "\\":
+            return True
+        if self._mask_keys and text.startswith(":", end + 1) and is_credential_key(string):
+            return True
+        try:
+            if self._redactor.find(string):
+                return True
+        except Exception:
+            return True
+        self._clean.add(start)
+        return False
 
 
 class RedactionConfig(TypedDict, total=False):

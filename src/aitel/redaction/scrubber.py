@@ -207,12 +207,19 @@ class Redactor:
         """Sensitive spans of ``text``, sorted and non-overlapping."""
         return self._engine.find(text)
 
-    def could_match(self, text: str, also_lowered: tuple[str, ...] = ()) -> bool:
+    def could_match(
+        self,
+        text: str,
+        also_lowered: tuple[str, ...] = (),
+        check: Callable[[int], bool] | None = None,
+    ) -> bool:
         """False only when no detector (nor a word of ``also_lowered``) can match in ``text``.
 
         Cheap and conservative; the words are looked for in the lower-cased text.
+        ``check(index)``, when given, decides whether a needle found at ``index``
+        counts (see :func:`aitel.redaction.processor`'s whole-packet pre-check).
         """
-        return self._engine.could_match(text, also_lowered)
+        return self._engine.could_match(text, also_lowered, check)
 
     def session(self, time_budget_s: float | None = None) -> RedactionSession:
         """A unit of work (one packet) sharing a time budget and counts."""
