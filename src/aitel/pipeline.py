@@ -75,10 +75,7 @@ _WAKE_EVERY = 32
 """Queued items that wake the worker (a larger backlog is still exported in full batches)."""
 
 _YIELD_EVERY_S = 0.0005
-"""The worker gives the interpreter away after this much work (see :func:`let_others_run`)..."""
-_YIELD_BACKLOG = 2
-"""...while no more than this many wake-ups' worth of requests wait: a worker falling
-behind a busy application keeps its share of the interpreter and catches up."""
+"""The worker gives the interpreter away after this much work (see :func:`let_others_run`)."""
 
 _OVERFLOW_STAGE = 64
 """Overflowed packets written to the spool together (one write and fsync for all)."""
@@ -520,11 +517,9 @@ class ExportPipeline:
         c = self._counters
         clock = time.perf_counter
         turn_ends = clock() + _YIELD_EVERY_S
-        backlog = self._wake_at * _YIELD_BACKLOG
         while queue and len(batch) < config.max_batch_size and size < config.max_batch_bytes:
             if clock() >= turn_ends:
-                if len(queue) <= backlog:
-                    let_others_run()
+                let_others_run()
                 turn_ends = clock() + _YIELD_EVERY_S
             item = queue.popleft()
             c.in_flight += 1
