@@ -7,7 +7,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from collections.abc import Sequence
 
 import orjson
@@ -398,32 +397,3 @@ def test_queue_overflow_setting_reaches_the_pipeline(tmp_path) -> None:
         tracer.shutdown(1)
     with pytest.raises(ConfigError, match="'spool' or 'drop'"):
         Settings.from_env({"AITEL_QUEUE_OVERFLOW": "block"})
-
-
-def test_the_worker_lets_other_threads_run_between_packets(monkeypatch) -> None:
-    """Between packets the worker hands the interpreter over (at most every 0.5 ms of work).
-
-    Building packets is Python code: without the hand-over an application
-    thread waits for the interpreter's 5 ms switch interval.
-    """
-    import aitel.pipeline as pipeline_module
-
-    events: list[str] = []
-    monkeypatch.setattr(pipeline_module, "let_others_run", lambda: events.append("hand over"))
-
-    def slow_to_build(item: dict) -> dict:  # 1 ms of work per packet
-        events.append("packet")
-        done = time.perf_counter() + 0.001
-        while time.perf_counter() < done:
-            pass
-        return item
-
-    memory = InMemoryExporter()
-    pipeline = ExportPipeline(
-        memory, materialize=slow_to_build, config=PipelineConfig(schedule_delay_s=60)
-    )
-    for i in range(10):
-        pipeline.submit(packet(i))
-    assert pipeline.flush(10) and len(memory.packets) == 10
-    assert events == ["packet"] + ["hand over", "packet"] * 9
-    pipeline.shutdown(5)

@@ -74,9 +74,6 @@ class Spool(Protocol):
 _WAKE_EVERY = 32
 """Queued items that wake the worker (a larger backlog is still exported in full batches)."""
 
-_YIELD_EVERY_S = 0.0005
-"""The worker gives the interpreter away after this much work (see :func:`let_others_run`)."""
-
 _OVERFLOW_STAGE = 64
 """Overflowed packets written to the spool together (one write and fsync for all)."""
 
@@ -515,12 +512,7 @@ class ExportPipeline:
         size = 0
         queue = self._queue
         c = self._counters
-        clock = time.perf_counter
-        turn_ends = clock() + _YIELD_EVERY_S
         while queue and len(batch) < config.max_batch_size and size < config.max_batch_bytes:
-            if clock() >= turn_ends:
-                let_others_run()
-                turn_ends = clock() + _YIELD_EVERY_S
             item = queue.popleft()
             c.in_flight += 1
             c.taken += 1
@@ -640,17 +632,6 @@ class ExportPipeline:
                 reopen()
             except Exception as exc:
                 report_internal_error("exporter.after_fork", exc)
-
-
-def let_others_run() -> None:
-    """Hand the interpreter to a thread waiting for it (the application's, usually).
-
-    Packets are built in Python, so the worker holds the GIL while it works; a
-    thread that wants it otherwise waits until the interpreter's switch
-    interval (5 ms) forces a switch. Sleeping for zero seconds releases the
-    GIL at once, so the application's threads wait at most one packet's work.
-    """
-    time.sleep(0)
 
 
 def _as_packet(item: Any) -> Packet:
