@@ -149,7 +149,9 @@ def test_instrument_again_replaces_the_options(aitel_packets: PacketCapture) -> 
 
 def test_langgraph_agent_traced_globally_once(aitel_packets: PacketCapture) -> None:
     """A LangGraph agent run without callbacks: one complete packet; with one as well."""
-    pytest.importorskip("langgraph")
+    pytest.importorskip(
+        "langgraph", reason="needs the dev install (README: make test), which has langgraph"
+    )
     from test_langgraph import QUESTION, check_agent_packet, make_agent, two_tools_then_answer
 
     auto.instrument()

@@ -217,7 +217,7 @@ class Redactor:
 
         Cheap and conservative; the words are looked for in the lower-cased text.
         ``check(index)``, when given, decides whether a needle found at ``index``
-        counts (see :func:`aitel.redaction.processor`'s whole-packet pre-check).
+        counts (the redaction processor's whole-packet pre-check passes one).
         """
         return self._engine.could_match(text, also_lowered, check)
 
