@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from aitel._safety import internal_errors
-from aitel.builder import PacketBuilder, TraceRecord
+from aitel.builder import PacketBuilder, RecentIds, TraceRecord
 
 
 def collect() -> tuple[PacketBuilder, list[TraceRecord]]:
@@ -206,6 +206,29 @@ def test_an_abandoned_runs_late_end_is_counted_not_recorded() -> None:
     assert builder.stats.late_events == 2
     (trace,) = done
     assert [r.run_id for r in trace.records] == ["r", "c"] and trace.records[1].outputs is None
+
+
+def test_recent_ids_keep_the_last_size_keys_and_stay_bounded() -> None:
+    recent = RecentIds(4)
+    for n in range(0, 30, 3):
+        recent.add_all([n, n + 1, n + 2])
+        kept = [k for k in range(n + 3) if k in recent]
+        assert all(k in recent for k in range(max(0, n - 1), n + 3))
+        assert len(kept) < 2 * (4 + 3)  # two generations, each cut once it reaches the size
+    assert 0 not in recent and 29 in recent
+
+
+def test_a_late_child_of_a_long_finished_request_starts_a_request_of_its_own() -> None:
+    builder, done = collect()
+    builder.start("old", None, "chain", "old")
+    builder.end("old")
+    for n in range(5_000):  # past what the builder remembers of finished runs
+        builder.start(n, None, "tool", "filler")
+        builder.end(n)
+    builder.start("late", "old", "tool", "late")
+    builder.end("late")
+    assert done[-1].root is not None and done[-1].root.run_id == "late"
+    assert builder.stats.late_events == 0
 
 
 def test_a_failing_sink_is_counted_and_never_reaches_the_caller() -> None:

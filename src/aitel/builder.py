@@ -19,7 +19,7 @@ import threading
 import time
 import uuid
 import weakref
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -83,6 +83,7 @@ class RunRecord:
         "first_token_ns",
         "inputs",
         "interpreter",
+        "key",
         "kind",
         "metadata",
         "name",
@@ -105,8 +106,10 @@ class RunRecord:
         metadata: Any,
         attrs: dict[str, Any] | None,
         trace: TraceRecord,
+        key: Hashable,
     ) -> None:
         self.run_id = run_id
+        self.key = key  # see :func:`run_key`
         self.parent_id = parent_id
         self.kind = kind
         self.name = name
@@ -186,28 +189,28 @@ _FINISHED_REMEMBERED = 2_048
 
 
 class RecentIds:
-    """The last ``size`` run keys added (see :func:`run_key`), for membership tests."""
+    """Run keys (see :func:`run_key`) added lately: at least the last ``size`` of them.
 
-    __slots__ = ("_members", "_order")
+    Two generations of sets: adding is one C call per batch, and once the
+    newer set holds ``size`` keys the older one is dropped whole.
+    """
+
+    __slots__ = ("_current", "_previous", "_size")
 
     def __init__(self, size: int) -> None:
-        self._members: set[Hashable] = set()
-        self._order: deque[Hashable] = deque(maxlen=size)
+        self._size = size
+        self._current: set[Hashable] = set()
+        self._previous: set[Hashable] = set()
 
-    def add(self, key: Hashable) -> None:
-        if key in self._members:
-            return
-        order = self._order
-        if len(order) == order.maxlen:
-            self._members.discard(order[0])
-        order.append(key)
-        self._members.add(key)
+    def add_all(self, keys: list[Hashable]) -> None:
+        current = self._current
+        current.update(keys)
+        if len(current) >= self._size:
+            self._previous = current
+            self._current = set()
 
     def __contains__(self, key: object) -> bool:
-        return key in self._members
-
-    def __len__(self) -> int:
-        return len(self._order)
+        return key in self._current or key in self._previous
 
 
 class PacketBuilder:
@@ -279,14 +282,23 @@ class PacketBuilder:
             if parent is not None and parent.trace is not None:
                 trace = parent.trace
                 record = RunRecord(
-                    run_id, parent.run_id, kind_value, name, inputs, tags, metadata, attrs, trace
+                    run_id,
+                    parent.run_id,
+                    kind_value,
+                    name,
+                    inputs,
+                    tags,
+                    metadata,
+                    attrs,
+                    trace,
+                    key,
                 )
                 if interpreter is not None and interpreter is not trace.interpreter:
                     record.interpreter = interpreter
             else:
                 trace = TraceRecord(options, interpreter)
                 record = RunRecord(
-                    run_id, None, kind_value, name, inputs, tags, metadata, attrs, trace
+                    run_id, None, kind_value, name, inputs, tags, metadata, attrs, trace, key
                 )
                 trace.root = record
                 self._traces[key] = trace
@@ -400,7 +412,8 @@ class PacketBuilder:
             record.end_ns = now
             record.outputs = outputs
             record.error = error
-            record.set_attrs(attrs)
+            if attrs:
+                record.set_attrs(attrs)
             trace = record.trace
             if trace is None:  # its trace was handed over already (abandoned)
                 self.stats.late_events += 1
@@ -417,16 +430,16 @@ class PacketBuilder:
 
     def _forget(self, trace: TraceRecord) -> None:
         """Drop every reference to a finished trace (called under the lock)."""
-        finished = self._finished
         root = trace.root
         if root is not None:
-            self._traces.pop(run_key(root.run_id), None)
-        for record in trace.records:
-            key = run_key(record.run_id)
+            self._traces.pop(root.key, None)
+        runs = self._runs
+        records = trace.records
+        for record in records:
             if record.end_ns is None:
-                self._runs.pop(key, None)
-            finished.add(key)
+                runs.pop(record.key, None)
             record.trace = None
+        self._finished.add_all([record.key for record in records])
 
     def _collect_stale(self, now_ns: int, keep: TraceRecord) -> list[TraceRecord]:
         """Traces open too long, or beyond the open-trace cap (called under the lock)."""

@@ -181,7 +181,8 @@ class AITelHandler(BaseCallbackHandler):
     ) -> None:
         try:
             name = _name(serialized, kwargs, "chain")
-            kind = "agent" if "agent" in name.lower() and "executor" in name.lower() else "chain"
+            lowered = name.lower()
+            kind = "agent" if "agent" in lowered and "executor" in lowered else "chain"
             self._start(run_id, parent_run_id, kind, name, inputs, tags, metadata)
         except Exception as exc:
             report_internal_error("AITelHandler.on_chain_start", exc)
