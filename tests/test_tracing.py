@@ -7,6 +7,10 @@ import asyncio
 import pytest
 
 import aitel
+from aitel.assembly import build_packet
+from aitel.builder import PacketBuilder, TraceRecord
+from aitel.jsonable import Limits
+from aitel.pricing import PricingTable
 from aitel.testing import PacketCapture
 
 
@@ -184,3 +188,15 @@ def test_events_and_metadata_on_steps(aitel_packets: PacketCapture) -> None:
     assert packet["steps"][0]["events"][0]["name"] == "cache_miss"
     assert packet["pipeline_metadata"]["metadata"] == {"tenant": "acme", "region": "eu"}
     assert packet["pipeline_metadata"]["tags"] == ["beta"]
+
+
+def test_a_cut_in_the_request_metadata_is_counted_on_the_packet() -> None:
+    done: list[TraceRecord] = []
+    builder = PacketBuilder(done.append)
+    builder.start("r", None, "chain", "x", metadata={"note": "n" * 200})
+    builder.end("r")
+    packet = build_packet(done[0], PricingTable({}), Limits(max_string_chars=50))
+    note = packet["pipeline_metadata"]["metadata"]["note"]
+    assert note == "n" * 50 + "…[truncated 150 chars]"
+    assert packet["steps"][0]["metadata"]["note"] == note  # the root step's own copy
+    assert packet["processing"]["truncated_values"] == 2

@@ -20,7 +20,7 @@ from typing import Any
 from ._ids import new_id, new_trace_id, trace_id_from_uuid
 from ._version import __version__
 from .builder import RunRecord, TraceOptions, TraceRecord
-from .jsonable import DEFAULT_LIMITS, Converter, Limits, safe_str, to_jsonable, truncate_text
+from .jsonable import DEFAULT_LIMITS, Converter, Limits, safe_str, truncate_text
 from .pricing import PricingTable
 from .redaction.keys import is_credential_key
 from .schema import LLM_KINDS, SCHEMA_VERSION
@@ -140,17 +140,17 @@ def build_packet(
     request_end = max(root_end, last_ns) if trace.wait_for_children else root_end
 
     steps: list[dict[str, Any]] = []
-    by_id: dict[str, dict[str, Any]] = {}
+    # a child's parent id is its parent's run id object: its text is made once
+    id_texts: dict[int, str] = {}
     for record in trace.records:
-        step = _step(record, ctx, record.interpreter or interpreter, request_end)
+        step = _step(record, ctx, record.interpreter or interpreter, request_end, id_texts)
         steps.append(step)
-        by_id[step["step_id"]] = step
     _link_tool_calls(steps)
 
     options = trace.options
     root_step = steps[0]
     error = _request_error(trace, steps)
-    metadata = _pipeline_metadata(trace, root, steps)
+    metadata = _pipeline_metadata(ctx, root, steps)
     packet_id = new_id()
     request_id = options.request_id or metadata.pop("_request_id", None) or packet_id
     metadata.pop("_request_id", None)
@@ -204,9 +204,21 @@ def _trace_id(request_id: str) -> str:
 
 
 def _step(
-    record: RunRecord, ctx: AssemblyContext, interpreter: Any, request_end: int
+    record: RunRecord,
+    ctx: AssemblyContext,
+    interpreter: Any,
+    request_end: int,
+    id_texts: dict[int, str],
 ) -> dict[str, Any]:
     offset = ctx.clock_offset_ns
+    step_id = id_texts[id(record.run_id)] = str(record.run_id)
+    parent = record.parent_id
+    if parent is not None:
+        parent_id: str | None = id_texts.get(id(parent))
+        if parent_id is None:
+            parent_id = str(parent)
+    else:
+        parent_id = None
     end_ns = record.end_ns if record.end_ns is not None else request_end
     if record.error is not None:
         status = "FAILURE"
@@ -216,8 +228,8 @@ def _step(
         status = "SUCCESS"
     events = record.events
     step: dict[str, Any] = {
-        "step_id": str(record.run_id),
-        "parent_id": None if record.parent_id is None else str(record.parent_id),
+        "step_id": step_id,
+        "parent_id": parent_id,
         "kind": record.kind,
         "name": record.name,
         "start_time": iso(record.start_ns + offset),
@@ -459,9 +471,9 @@ def _metadata(record: RunRecord, ctx: AssemblyContext) -> dict[str, Any]:
 
 
 def _pipeline_metadata(
-    trace: TraceRecord, root: RunRecord, steps: list[dict[str, Any]]
+    ctx: AssemblyContext, root: RunRecord, steps: list[dict[str, Any]]
 ) -> dict[str, Any]:
-    options = trace.options
+    options = ctx.trace.options
     root_meta = root.metadata if isinstance(root.metadata, Mapping) else {}
     merged: dict[str, Any] = {**options.metadata, **root_meta}
 
@@ -498,7 +510,7 @@ def _pipeline_metadata(
         "session_id": pick(options.session_id, SESSION_KEYS),
         "user_id": pick(options.user_id, USER_KEYS),
         "tags": tags,
-        "metadata": to_jsonable(free),
+        "metadata": ctx.jsonable(free),
         "_request_id": pick(None, REQUEST_ID_KEYS),
     }
     return result
