@@ -18,6 +18,7 @@ demo: install
 
 lint: install
 	$(BIN)/ruff check src integrations tests benchmarks cookbook
+	$(BIN)/ruff format --check src integrations tests benchmarks cookbook
 
 typecheck: install
 	$(BIN)/mypy src $(addsuffix /src,$(INTEGRATIONS))

@@ -46,21 +46,30 @@ usage = {"input_tokens": 48, "output_tokens": 6, "total_tokens": 54}
 class Wiki(BaseRetriever):
     def _get_relevant_documents(self, query, *, run_manager=None):
         return [
-            Document(id="paris", page_content="Paris is the capital of France.",
-                     metadata={"score": 0.93, "source": "wiki/paris"}),
-            Document(id="europe", page_content="France is in Western Europe.",
-                     metadata={"score": 0.41}),
+            Document(
+                id="paris",
+                page_content="Paris is the capital of France.",
+                metadata={"score": 0.93, "source": "wiki/paris"},
+            ),
+            Document(
+                id="europe", page_content="France is in Western Europe.", metadata={"score": 0.41}
+            ),
         ]
 
 
-answer_model = GenericFakeChatModel(messages=iter([AIMessage(
-    "Paris.", usage_metadata=usage, response_metadata={"model_name": "gpt-4o-mini"})]))
+answer_model = GenericFakeChatModel(
+    messages=iter(
+        [AIMessage("Paris.", usage_metadata=usage, response_metadata={"model_name": "gpt-4o-mini"})]
+    )
+)
 prompt = ChatPromptTemplate.from_messages(
     [("system", "Context: {context}"), ("human", "{question}")]
 )
 rag = (
-    {"context": Wiki() | (lambda docs: "\n".join(d.page_content for d in docs)),
-     "question": RunnablePassthrough()}
+    {
+        "context": Wiki() | (lambda docs: "\n".join(d.page_content for d in docs)),
+        "question": RunnablePassthrough(),
+    }
     | prompt
     | answer_model
     | StrOutputParser()
@@ -80,12 +89,23 @@ class ToolModel(GenericFakeChatModel):
         return self.bind(tools=[convert_to_openai_tool(t) for t in tools], **kwargs)
 
 
-agent_model = ToolModel(messages=iter([
-    AIMessage("", tool_calls=[{"name": "get_weather", "args": {"city": "Lisbon"}, "id": "call_1"}],
-              usage_metadata=usage, response_metadata={"model_name": "gpt-4o"}),
-    AIMessage("It is sunny in Lisbon.", usage_metadata=usage,
-              response_metadata={"model_name": "gpt-4o"}),
-]))
+agent_model = ToolModel(
+    messages=iter(
+        [
+            AIMessage(
+                "",
+                tool_calls=[{"name": "get_weather", "args": {"city": "Lisbon"}, "id": "call_1"}],
+                usage_metadata=usage,
+                response_metadata={"model_name": "gpt-4o"},
+            ),
+            AIMessage(
+                "It is sunny in Lisbon.",
+                usage_metadata=usage,
+                response_metadata={"model_name": "gpt-4o"},
+            ),
+        ]
+    )
+)
 
 
 def agent(question: str, config: RunnableConfig) -> str:
@@ -109,8 +129,10 @@ if sent.packets_sent:
     print(f"exported {sent.packets_sent} traces ({sent.spans_sent} spans) to {exporter.endpoint}")
     print(f"open {BASE_URL} -> project {PROJECT!r}")
 if stats.spool_pending:
-    print(f"Phoenix not reachable at {exporter.endpoint} ({sent.last_error}): "
-          f"{stats.spool_pending} packets spooled to ./aitel-spool, sent by a later run")
+    print(
+        f"Phoenix not reachable at {exporter.endpoint} ({sent.last_error}): "
+        f"{stats.spool_pending} packets spooled to ./aitel-spool, sent by a later run"
+    )
 if stats.dropped:
     print(f"{stats.dropped} packets dropped: {stats.as_dict()}")
 tracer.shutdown(timeout=5.0)
