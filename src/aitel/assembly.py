@@ -140,10 +140,8 @@ def build_packet(
     request_end = max(root_end, last_ns) if trace.wait_for_children else root_end
 
     steps: list[dict[str, Any]] = []
-    # a child's parent id is its parent's run id object: its text is made once
-    id_texts: dict[int, str] = {}
     for record in trace.records:
-        step = _step(record, ctx, record.interpreter or interpreter, request_end, id_texts)
+        step = _step(record, ctx, record.interpreter or interpreter, request_end)
         steps.append(step)
     _link_tool_calls(steps)
 
@@ -204,21 +202,9 @@ def _trace_id(request_id: str) -> str:
 
 
 def _step(
-    record: RunRecord,
-    ctx: AssemblyContext,
-    interpreter: Any,
-    request_end: int,
-    id_texts: dict[int, str],
+    record: RunRecord, ctx: AssemblyContext, interpreter: Any, request_end: int
 ) -> dict[str, Any]:
     offset = ctx.clock_offset_ns
-    step_id = id_texts[id(record.run_id)] = str(record.run_id)
-    parent = record.parent_id
-    if parent is not None:
-        parent_id: str | None = id_texts.get(id(parent))
-        if parent_id is None:
-            parent_id = str(parent)
-    else:
-        parent_id = None
     end_ns = record.end_ns if record.end_ns is not None else request_end
     if record.error is not None:
         status = "FAILURE"
@@ -228,8 +214,8 @@ def _step(
         status = "SUCCESS"
     events = record.events
     step: dict[str, Any] = {
-        "step_id": step_id,
-        "parent_id": parent_id,
+        "step_id": str(record.run_id),
+        "parent_id": None if record.parent_id is None else str(record.parent_id),
         "kind": record.kind,
         "name": record.name,
         "start_time": iso(record.start_ns + offset),

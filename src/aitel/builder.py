@@ -412,8 +412,7 @@ class PacketBuilder:
             record.end_ns = now
             record.outputs = outputs
             record.error = error
-            if attrs:
-                record.set_attrs(attrs)
+            record.set_attrs(attrs)
             trace = record.trace
             if trace is None:  # its trace was handed over already (abandoned)
                 self.stats.late_events += 1
