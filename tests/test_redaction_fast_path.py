@@ -12,6 +12,7 @@ import pytest
 import aitel
 from aitel.redaction import RedactionProcessor, Redactor
 from aitel.redaction import processor as processor_module
+from aitel.redaction._native import NeedleScanner
 from aitel.redaction.processor import _nothing_to_find
 from aitel.testing import capture_packets
 
@@ -99,15 +100,20 @@ def placements(text: str) -> list[tuple[str, dict[str, Any]]]:
     ]
 
 
+@pytest.mark.parametrize("scan", ["one pass", "regex plan"])
 @pytest.mark.parametrize("preset", ["secrets", "credentials-kept"])
 def test_the_pre_check_never_skips_a_packet_the_walk_would_change(
-    preset: str, monkeypatch: pytest.MonkeyPatch
+    preset: str, scan: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Differential test on every corpus text in every place: skipping is always safe.
 
     Whenever the pre-check says there is nothing to find, the full walk (run
     here with the pre-check turned off) leaves the packet exactly as it was.
+    The pre-check scans in one pass with Hyperscan where it is installed; the
+    regex plan is its fallback.
     """
+    if scan == "regex plan":
+        monkeypatch.setattr(NeedleScanner, "could_match", lambda *args: None)
     if preset == "secrets":
         redactor = Redactor("secrets")
     else:

@@ -10,6 +10,10 @@ the needles present and only the detectors they trigger run. Two plans:
 * short texts (up to 256 characters): plain ``in`` checks, each group of
   needles gated by its rare character.
 
+The whole-document pre-check (:meth:`Engine.could_match`) scans UTF-8 bytes
+for all needles in one Hyperscan pass where it can (:mod:`aitel.redaction._native`),
+else with the long-text plan.
+
 Number-shaped detectors run inside :func:`~aitel.redaction.patterns.digit_windows`
 instead. Short texts without any finding are remembered (a bounded cache of
 keys, roles, names, statuses). Overlapping findings are resolved by detector
@@ -23,6 +27,7 @@ import re
 from bisect import bisect_left
 from collections.abc import Callable, Iterator, Sequence
 
+from aitel.redaction._native import NeedleScanner, needle_scanner
 from aitel.redaction.patterns import (
     Detector,
     Finding,
@@ -52,6 +57,7 @@ class Engine:
         "_needles",
         "_plan",
         "_recognizers",
+        "_scanners",
         "_short_plan",
         "_windowed",
         "_windowed_detectors",
@@ -84,6 +90,7 @@ class Engine:
         self._plan = _plan(needles)
         self._short_plan = _short_plan(needles)
         self._document_plans: dict[tuple[str, ...], _Plan] = {(): self._plan}
+        self._scanners: dict[tuple[str, ...], NeedleScanner | None] = {}
         self._clean: dict[str, None] | None = None if self._recognizers else {}
 
     @property
@@ -138,9 +145,9 @@ class Engine:
 
     def could_match(
         self,
-        text: str,
+        text: str | bytes,
         also_lowered: tuple[str, ...] = (),
-        check: Callable[[int], bool] | None = None,
+        check: Callable[[str | bytes, int], bool] | None = None,
     ) -> bool:
         """False only when no detector can match anywhere in ``text``.
 
@@ -148,18 +155,29 @@ class Engine:
         number-shaped or external detector counts as a possible match.
         ``also_lowered`` adds words to look for in the lower-cased text, in
         the same scans. ``check``, when given, is asked about each place a
-        needle occurs (its index in ``text``) and decides whether it counts.
+        needle occurs (the text scanned, and the needle's index in it) and
+        decides whether it counts. UTF-8 ``bytes`` are scanned in one pass
+        when Hyperscan is installed (see :mod:`aitel.redaction._native`), else
+        decoded; ``check`` then gets the decoded text.
         """
         if self._always or self._windowed or self._recognizers:
             return True
+        if isinstance(text, bytes):
+            try:
+                scanner = self._scanners[also_lowered]
+            except KeyError:
+                scanner = needle_scanner(_fold(self._document_needles(also_lowered)))
+                self._scanners[also_lowered] = scanner
+            if scanner is not None:
+                verdict = scanner.could_match(text, check)
+                if verdict is not None:
+                    return verdict
+            text = text.decode("utf-8", "replace")
         plan = self._document_plans.get(also_lowered)
         if plan is None:
-            needles = dict(self._needles)
-            for word in also_lowered:
-                needles.setdefault((True, word.lower()), 0)
-            plan = self._document_plans[also_lowered] = _plan(needles)
+            plan = self._document_plans[also_lowered] = _plan(self._document_needles(also_lowered))
         lowered = ""
-        for on_lowered, char, scanner, _bits_of, _union in plan:
+        for on_lowered, char, regex, _bits_of, _union in plan:
             if on_lowered:
                 if not lowered:
                     lowered = lower_same_length(text)
@@ -169,10 +187,16 @@ class Engine:
             at = haystack.find(char)
             if at < 0:
                 continue
-            for match in _matches(scanner, char, haystack, at):
-                if check is None or check(match.start()):
+            for match in _matches(regex, char, haystack, at):
+                if check is None or check(text, match.start()):
                     return True
         return False
+
+    def _document_needles(self, also_lowered: tuple[str, ...]) -> dict[tuple[bool, str], int]:
+        needles = dict(self._needles)
+        for word in also_lowered:
+            needles.setdefault((True, word.lower()), 0)
+        return needles
 
     def _run(self, text: str, lowered: str, mask: int) -> list[Finding]:
         """Run the detectors in ``mask`` (and the windowed ones when digits allow)."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Iterable
-from typing import Any, TypedDict
+from typing import Any, AnyStr, TypedDict
 
 import orjson
 
@@ -84,31 +84,35 @@ def _picker(keys: tuple[str, ...]) -> Callable[[dict[str, Any]], Any]:
         try:
             return fast(d)
         except KeyError:
-            return [d.get(key) for key in keys]
+            return list(map(d.get, keys))
 
     return pick
 
 
 _packet_content = _picker(_PACKET_CONTENT)
 _step_content = _picker(_STEP_CONTENT)
-_llm_content = _picker(_LLM_CONTENT)
+
+
+def _llm_content(llm: dict[str, Any]) -> list[Any]:
+    # never all there: a chat model's call has no "prompts", a completion model's no "messages"
+    return list(map(llm.get, _LLM_CONTENT))
 
 
 def _content(packet: Packet) -> list[Any] | None:
     """The parts of a packet that can hold content; None when unsure (unknown shapes)."""
-    if packet.get("model_internals") or not packet.keys() <= _KNOWN_PACKET:
+    if packet.get("model_internals") or not _KNOWN_PACKET.issuperset(packet):
         return None
     parts: list[Any] = [_packet_content(packet)]
     steps = packet.get("steps") or ()
     if not isinstance(steps, list):
         return None
     for step in steps:
-        if not isinstance(step, dict) or not step.keys() <= _KNOWN_STEP:
+        if not isinstance(step, dict) or not _KNOWN_STEP.issuperset(step):
             return None
         parts.append(_step_content(step))
         llm = step.get("llm")
         if llm is not None:
-            if not isinstance(llm, dict) or not llm.keys() <= _KNOWN_LLM:
+            if not isinstance(llm, dict) or not _KNOWN_LLM.issuperset(llm):
                 return None
             parts.append(_llm_content(llm))
     return parts
@@ -129,53 +133,71 @@ def _nothing_to_find(redactor: Redactor, packet: Packet) -> bool:
     if parts is None:
         return False
     try:
-        text = orjson.dumps(parts).decode("utf-8")
-    except (TypeError, orjson.JSONEncodeError, UnicodeDecodeError):
+        data = orjson.dumps(parts)
+    except (TypeError, orjson.JSONEncodeError):
         return False
     # A credential word anywhere may be a key naming a credential: look for them in the same scans.
     words = CREDENTIAL_WORDS if redactor.mask_credential_keys else ()
-    return not redactor.could_match(text, words, _StringCheck(text, redactor))
+    return not redactor.could_match(data, words, _StringCheck(redactor))
 
 
 class _StringCheck:
     """Does the JSON string around a needle found at an index need the walk?
 
-    ``text`` is orjson's output, so a ``"`` without a backslash before it is
-    always a string's edge and needles (which hold no quotes) lie inside one
-    string. A string with no backslash in its JSON form is the very text the
-    walk would see: it needs the walk if the redactor finds anything in it,
-    or if it is an object key that names a credential. A string with escapes
-    (embedded JSON, control characters) always goes to the walk.
+    The text scanned is orjson's output (as bytes, or decoded), so a ``"``
+    without a backslash before it is always a string's edge and needles
+    (which hold no quotes) lie inside one string. A string with no backslash
+    in its JSON form is the very text the walk would see: it needs the walk
+    if the redactor finds anything in it, or if it is an object key that
+    names a credential. A string with escapes (embedded JSON, control
+    characters) always goes to the walk. One check serves one scanned text.
     """
 
-    __slots__ = ("_clean", "_mask_keys", "_redactor", "_text")
+    __slots__ = ("_clean", "_mask_keys", "_redactor")
 
-    def __init__(self, text: str, redactor: Redactor) -> None:
-        self._text = text
+    def __init__(self, redactor: Redactor) -> None:
         self._redactor = redactor
         self._mask_keys = redactor.mask_credential_keys
         self._clean: set[int] = set()
 
-    def __call__(self, index: int) -> bool:
-        text = self._text
-        start = text.rfind('"', 0, index)
-        end = text.find('"', index)
-        if start < 0 or end < 0:
+    def __call__(self, text: str | bytes, index: int) -> bool:
+        found: tuple[int, str | bytes, bool] | None
+        if isinstance(text, bytes):
+            found = _json_string_at(text, index, b'"', b"\\", b":")
+        else:
+            found = _json_string_at(text, index, '"', "\\", ":")
+        if found is None:
             return True
+        start, raw, is_key = found
         if start in self._clean:
             return False
-        string = text[start + 1 : end]
-        if "\\" in string or text[start - 1] == "\\":
-            return True
-        if self._mask_keys and text.startswith(":", end + 1) and is_credential_key(string):
-            return True
         try:
+            string = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+            if self._mask_keys and is_key and is_credential_key(string):
+                return True
             if self._redactor.find(string):
                 return True
         except Exception:
             return True
         self._clean.add(start)
         return False
+
+
+def _json_string_at(
+    text: AnyStr, index: int, quote: AnyStr, backslash: AnyStr, colon: AnyStr
+) -> tuple[int, AnyStr, bool] | None:
+    """The JSON string around ``index``: its opening quote's index, its text, is it a key?
+
+    None when it has escapes (or ``index`` is in no string).
+    """
+    start = text.rfind(quote, 0, index)
+    end = text.find(quote, index)
+    if start < 0 or end < 0:
+        return None
+    raw = text[start + 1 : end]
+    if backslash in raw or text[start - 1 : start] == backslash:
+        return None
+    return start, raw, text[end + 1 : end + 2] == colon
 
 
 class RedactionConfig(TypedDict, total=False):
@@ -241,18 +263,22 @@ class RedactionProcessor:
         redactor = self.redactor
         if not isinstance(redactor, Redactor):
             return packet
-        session = redactor.session()
         preset = redactor.preset
-        if preset.strict:
-            hide_strict(packet, STRICT_KEEP, session)
-        if preset.hide_inputs:
-            hide_fields(packet, HIDE_INPUT_FIELDS, session)
-        if preset.hide_outputs:
-            hide_fields(packet, HIDE_OUTPUT_FIELDS, session)
+        hiding = preset.strict or preset.hide_inputs or preset.hide_outputs
+        if not hiding and _nothing_to_find(redactor, packet):
+            return packet  # the common case: nothing to hide, nothing to find
+        session = redactor.session()
+        if hiding:
+            if preset.strict:
+                hide_strict(packet, STRICT_KEEP, session)
+            if preset.hide_inputs:
+                hide_fields(packet, HIDE_INPUT_FIELDS, session)
+            if preset.hide_outputs:
+                hide_fields(packet, HIDE_OUTPUT_FIELDS, session)
+            if _nothing_to_find(redactor, packet):
+                _record(packet, session.counts)
+                return packet
         hide_tokens = preset.hide_outputs or preset.strict
-        if _nothing_to_find(redactor, packet):
-            _record(packet, session.counts)
-            return packet
         for key, value in list(packet.items()):
             if key in _PACKET_STRUCTURE or value is None:
                 continue

@@ -209,15 +209,17 @@ class Redactor:
 
     def could_match(
         self,
-        text: str,
+        text: str | bytes,
         also_lowered: tuple[str, ...] = (),
-        check: Callable[[int], bool] | None = None,
+        check: Callable[[str | bytes, int], bool] | None = None,
     ) -> bool:
         """False only when no detector (nor a word of ``also_lowered``) can match in ``text``.
 
         Cheap and conservative; the words are looked for in the lower-cased text.
-        ``check(index)``, when given, decides whether a needle found at ``index``
-        counts (the redaction processor's whole-packet pre-check passes one).
+        ``text`` may be UTF-8 bytes (one Hyperscan pass when it is installed).
+        ``check(scanned, index)``, when given, decides whether a needle found at
+        ``index`` of the text scanned counts (the redaction processor's
+        whole-packet pre-check passes one).
         """
         return self._engine.could_match(text, also_lowered, check)
 
