@@ -98,9 +98,7 @@ def _literal(needle: str) -> bytes:
 
 def needle_scanner(needles: Iterable[tuple[bool, str]]) -> NeedleScanner | None:
     """A compiled scanner, or None when Hyperscan is missing or cannot compile here."""
-    if hyperscan is None:
-        return None
     try:
         return NeedleScanner(needles)
-    except Exception:  # an unsupported CPU or a database error: fall back
+    except Exception:  # not installed, an unsupported CPU, a database error: fall back
         return None
