@@ -384,6 +384,43 @@ def test_small_queue_wakes_the_worker_before_it_fills() -> None:
     pipeline.shutdown(5)
 
 
+def test_a_slow_send_does_not_break_the_next_batches_into_small_ones() -> None:
+    """What arrives while a batch is being sent waits for a full batch (or the timer, a flush).
+
+    The first send is the slow one: while it is in progress 5 packets arrive. The
+    worker must not send those 5 on their own as soon as it is free; they leave
+    with the next 27 as one batch of 32 (the wake-up threshold of a 128-packet queue).
+    """
+    first_sent = threading.Event()
+
+    class SlowFirstSend(InMemoryExporter):
+        def __init__(self) -> None:
+            super().__init__()
+            self.batches: list[int] = []
+
+        def export(self, batch: Sequence[EncodedPacket]) -> ExportResult:
+            self.batches.append(len(batch))
+            if len(self.batches) == 1:
+                for i in range(100, 105):  # arrive during the send
+                    pipeline.submit(packet(i))
+                first_sent.set()
+            return super().export(batch)
+
+    exporter = SlowFirstSend()
+    pipeline = ExportPipeline(
+        exporter, config=PipelineConfig(max_queue_size=128, schedule_delay_s=60)
+    )
+    for i in range(32):
+        pipeline.submit(packet(i))
+    assert first_sent.wait(10)
+    for i in range(105, 132):
+        pipeline.submit(packet(i))
+    assert pipeline.flush(10)
+    assert exporter.batches == [32, 32]
+    assert len(exporter.packets) == 64
+    pipeline.shutdown(5)
+
+
 def test_queue_overflow_setting_reaches_the_pipeline(tmp_path) -> None:
     from aitel import Settings, Tracer
     from aitel.config import ConfigError

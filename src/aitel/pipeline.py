@@ -499,11 +499,19 @@ class ExportPipeline:
                 break
 
     def _process_available(self) -> None:
+        """Export one batch, then more only while a full one waits (or a flush or stop asks).
+
+        A slow destination would otherwise get a stream of tiny batches: whatever
+        arrived during each send, each paying a whole request's cost. What is
+        left waits for the next wake-up or the schedule delay.
+        """
         with self._export_lock:
             while self._queue:
                 batch = self._next_batch()
                 if batch:
                     self._export(batch)
+                if not self._export_due():
+                    break
         self._put_overflow()
 
     def _next_batch(self) -> list[EncodedPacket]:
