@@ -77,6 +77,24 @@ def test_stores_each_packet_as_its_json_bytes(
     assert stored == {p["packet_id"]: orjson.dumps(p) for p in packets}
 
 
+def test_fields_from_a_newer_minor_version_are_accepted_and_kept(
+    collector: CollectorServer, tmp_path: Path, template: dict[str, Any]
+) -> None:
+    """Minor versions only add optional fields: a 1.x packet with unknown ones is stored whole."""
+    step = {**template["steps"][0], "future_step_field": {"a": [1, 2]}}
+    packet = fresh(template, schema_version="1.9", future_field="x", steps=[step])
+    wrong = fresh(template, schema_version="2.0", future_field="x")
+    response = post(collector, orjson.dumps([packet, wrong]))
+    assert response.status_code == 207
+    assert response.json()["accepted"] == 1
+    assert [r["index"] for r in response.json()["rejected"]] == [1]
+    stored = {packet_id: body for packet_id, _, body in rows(tmp_path / "store.db")}
+    assert stored == {packet["packet_id"]: orjson.dumps(packet)}
+    assert orjson.loads(stored[packet["packet_id"]])["steps"][0]["future_step_field"] == {
+        "a": [1, 2]
+    }
+
+
 def test_table_layout_and_wal_mode(collector: CollectorServer, tmp_path: Path) -> None:
     """packets(packet_id TEXT PRIMARY KEY, received_at TEXT, body BLOB), WAL journal."""
     conn = sqlite3.connect(tmp_path / "store.db")

@@ -248,9 +248,16 @@ def _check_batch(raw: bytes) -> Checked | str:
     return rows, rejected
 
 
-def _invalid(
-    item: Any, validate: Callable[[Any], Any] = ContextPacket.model_validate
-) -> str | None:
+def _check_packet(item: Any) -> None:
+    """Raise ValidationError unless ``item`` is a valid packet.
+
+    Only the verdict is used (the stored row is the packet's own JSON), so
+    unknown fields, which the schema allows, are not copied into the model.
+    """
+    ContextPacket.model_validate(item, extra="ignore")
+
+
+def _invalid(item: Any, validate: Callable[[Any], Any] = _check_packet) -> str | None:
     if not isinstance(item, dict):
         return f"expected a JSON object, got {type(item).__name__}"
     packet_id = item.get("packet_id")
