@@ -1,7 +1,8 @@
 """Export throughput: how many packets per second the pipeline sustains, and drops in a burst.
 
-aitel: pre-built packet dicts (a real LangChain packet padded to ~2 KB and
-~50 KB, each with its own ``packet_id``) go through ``pipeline.submit`` as
+aitel: pre-built packet dicts (real LangChain packets: "2KB" is the smallest
+a chain makes, 2,991 bytes, and "50KB" a RAG packet with a long context and
+answer; each with its own ``packet_id``) go through ``pipeline.submit`` as
 fast as the loop can go, then ``flush``; the rate is packets exported per
 second from the first submit to the end of the flush, with the default
 processors (secrets redaction, size limits), encoding and the exporter:
@@ -51,7 +52,12 @@ def _text(chars: int, seed: int = 0) -> str:
 
 
 def base_packet(target_bytes: int) -> dict[str, Any]:
-    """A real packet from the LCEL workload, cut or padded to about ``target_bytes``."""
+    """A real packet from the LCEL (small) or RAG (large) workload, padded to ``target_bytes``.
+
+    Below 8,000 bytes: the root chain and the model call with the answer
+    emptied, padded only if still under ``target_bytes`` (the LCEL packet
+    is already about 3 KB).
+    """
     import orjson
     from langchain_aitel import AITelHandler
     from workloads import WORKLOADS
