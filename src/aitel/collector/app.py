@@ -27,7 +27,7 @@ import hmac
 import inspect
 import threading
 import zlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -259,19 +259,14 @@ _VERDICT_ONLY: dict[str, Any] = (
 )
 
 
-def _check_packet(item: Any) -> None:
-    """Raise ValidationError unless ``item`` is a valid packet."""
-    ContextPacket.model_validate(item, **_VERDICT_ONLY)
-
-
-def _invalid(item: Any, validate: Callable[[Any], Any] = _check_packet) -> str | None:
+def _invalid(item: Any) -> str | None:
     if not isinstance(item, dict):
         return f"expected a JSON object, got {type(item).__name__}"
     packet_id = item.get("packet_id")
     if not isinstance(packet_id, str) or not packet_id:
         return "packet_id: missing or not a non-empty string"
     try:
-        validate(item)
+        ContextPacket.model_validate(item, **_VERDICT_ONLY)
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
         parts = [
