@@ -33,6 +33,10 @@ RunId = Hashable
 _UUID = uuid.UUID
 
 
+def _kind_value(kind: str | StepKind) -> str:
+    return kind.value if isinstance(kind, StepKind) else kind
+
+
 def run_key(run_id: RunId) -> Hashable:
     """The key a run is filed under: a UUID's integer (hashed in C, smaller), else the id.
 
@@ -117,7 +121,7 @@ class RunRecord:
         self.tags = tags
         self.metadata = metadata
         self.attrs = attrs
-        # cut by the builder when the trace is handed over (see ``_forget``), so a
+        # cut when the run ends (or when an open run's trace is handed over), so a
         # finished request's objects are freed by reference counting, not left for the GC
         self.trace: TraceRecord | None = trace
         self.start_ns = time.perf_counter_ns()
@@ -144,6 +148,7 @@ class TraceRecord:
     __slots__ = (
         "abandoned",
         "interpreter",
+        "keys",
         "open_runs",
         "options",
         "perf_start_ns",
@@ -158,6 +163,8 @@ class TraceRecord:
         self.options = options
         self.interpreter = interpreter
         self.records: list[RunRecord] = []
+        self.keys: list[Hashable] = []
+        """The records' run keys, in the same order (remembered at hand-over)."""
         self.root: RunRecord | None = None
         self.wall_start_ns = time.time_ns()
         self.perf_start_ns = time.perf_counter_ns()
@@ -253,17 +260,19 @@ class PacketBuilder:
         kind: str | StepKind,
         name: str,
         inputs: Any = None,
-        *,
         tags: Any = None,
         metadata: Any = None,
         attrs: dict[str, Any] | None = None,
         options: TraceOptions = DEFAULT_OPTIONS,
         interpreter: Interpreter | None = None,
     ) -> None:
-        """Record the start of a run; a run with an unknown parent starts a trace."""
-        kind_value = kind.value if isinstance(kind, StepKind) else kind
+        """Record the start of a run; a run with an unknown parent starts a trace.
+
+        Integrations pass every argument by position: this is their hottest call.
+        """
+        kind_value = kind if type(kind) is str else _kind_value(kind)
         key = run_id.int if type(run_id) is _UUID else run_id
-        sweep: list[TraceRecord] = []
+        sweep: list[TraceRecord] | None = None
         runs = self._runs
         with self._lock:
             if key in runs:
@@ -304,14 +313,16 @@ class PacketBuilder:
                 self._traces[key] = trace
                 self.stats.traces_started += 1
             trace.records.append(record)
+            trace.keys.append(key)
             trace.open_runs += 1
             runs[key] = record
             if parent is None and (
                 len(self._traces) > self._max_open_traces or self.stats.traces_started % 256 == 0
             ):
                 sweep = self._collect_stale(record.start_ns, keep=trace)
-        for stale in sweep:
-            self._emit(stale)
+        if sweep:
+            for stale in sweep:
+                self._emit(stale)
 
     def end(
         self,
@@ -417,6 +428,7 @@ class PacketBuilder:
             if trace is None:  # its trace was handed over already (abandoned)
                 self.stats.late_events += 1
                 return
+            record.trace = None  # no child can start under an ended run: see ``start``
             trace.open_runs -= 1
             if record is trace.root:
                 trace.root_done = True
@@ -432,13 +444,13 @@ class PacketBuilder:
         root = trace.root
         if root is not None:
             self._traces.pop(root.key, None)
-        runs = self._runs
-        records = trace.records
-        for record in records:
-            if record.end_ns is None:
-                runs.pop(record.key, None)
-            record.trace = None
-        self._finished.add_all([record.key for record in records])
+        if trace.open_runs:  # ended runs cut their link to the trace as they closed
+            runs = self._runs
+            for record in trace.records:
+                if record.end_ns is None:
+                    runs.pop(record.key, None)
+                    record.trace = None
+        self._finished.add_all(trace.keys)
 
     def _collect_stale(self, now_ns: int, keep: TraceRecord) -> list[TraceRecord]:
         """Traces open too long, or beyond the open-trace cap (called under the lock)."""

@@ -66,7 +66,9 @@ class HandlerOptions:
 
     def resolve(self) -> tuple[Tracer, TraceOptions]:
         """The tracer and the options of a new request (cached per tracer)."""
-        tracer = self.tracer
+        tracer = self._tracer
+        if tracer is None:
+            tracer = get_tracer()
         cached = self._cached
         if cached is None or cached[0] is not tracer:
             cached = (tracer, tracer.options_with(**self._overrides))

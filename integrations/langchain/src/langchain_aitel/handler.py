@@ -139,32 +139,8 @@ class AITelHandler(BaseCallbackHandler):
     ) -> None:
         tracer, options = self._handler_options.resolve()
         tracer.builder.start(
-            run_id,
-            parent_run_id,
-            kind,
-            name,
-            inputs,
-            tags=tags,
-            metadata=metadata,
-            attrs=attrs,
-            options=options,
-            interpreter=INTERPRETER,
+            run_id, parent_run_id, kind, name, inputs, tags, metadata, attrs, options, INTERPRETER
         )
-
-    def _model_start(
-        self,
-        kind: str,
-        serialized: dict[str, Any] | None,
-        inputs: Any,
-        kwargs: dict[str, Any],
-        run_id: UUID,
-        parent_run_id: UUID | None,
-        tags: list[str] | None,
-        metadata: dict[str, Any] | None,
-    ) -> None:
-        attrs = {"invocation_params": kwargs.get("invocation_params"), "serialized": serialized}
-        name = _name(serialized, kwargs, kind)
-        self._start(run_id, parent_run_id, kind, name, inputs, tags, metadata, attrs)
 
     # -- chains ----------------------------------------------------------------
 
@@ -222,9 +198,9 @@ class AITelHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         try:
-            self._model_start(
-                "chat_model", serialized, messages, kwargs, run_id, parent_run_id, tags, metadata
-            )
+            attrs = {"invocation_params": kwargs.get("invocation_params"), "serialized": serialized}
+            name = _name(serialized, kwargs, "chat_model")
+            self._start(run_id, parent_run_id, "chat_model", name, messages, tags, metadata, attrs)
         except Exception as exc:
             report_internal_error("AITelHandler.on_chat_model_start", exc)
 
@@ -240,9 +216,9 @@ class AITelHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         try:
-            self._model_start(
-                "llm", serialized, prompts, kwargs, run_id, parent_run_id, tags, metadata
-            )
+            attrs = {"invocation_params": kwargs.get("invocation_params"), "serialized": serialized}
+            name = _name(serialized, kwargs, "llm")
+            self._start(run_id, parent_run_id, "llm", name, prompts, tags, metadata, attrs)
         except Exception as exc:
             report_internal_error("AITelHandler.on_llm_start", exc)
 
