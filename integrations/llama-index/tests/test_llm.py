@@ -193,3 +193,22 @@ def test_unreported_usage_stays_unknown(packets) -> None:
     assert packet["steps"][0]["llm"]["usage"] is None
     assert packet["performance"]["total_tokens"] is None
     assert packet["performance"]["token_usage_complete"] is False
+
+
+def test_an_unknown_model_name_falls_back_to_the_llms_own_field_or_property(packets) -> None:
+    """Metadata saying "unknown": the LLM's ``model`` field or property names the model."""
+    from llama_index.core.llms.mock import MockLLM
+
+    class LocalLLM(MockLLM):
+        model: str = "local-llama-3"
+
+    class DeployedLLM(MockLLM):
+        @property
+        def deployment_name(self) -> str:
+            return "support-gpt-4o"
+
+    for llm in (LocalLLM(max_tokens=2), DeployedLLM(max_tokens=2), MockLLM(max_tokens=2)):
+        llm.complete("hi")
+    steps = [packet["steps"][0]["llm"] for packet in packets()]
+    assert [s["model_name"] for s in steps] == ["local-llama-3", "support-gpt-4o", None]
+    assert {s["invocation_params"]["system_role"] for s in steps} == {"system"}  # an enum's value

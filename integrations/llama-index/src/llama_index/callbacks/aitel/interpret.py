@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from enum import Enum
 from typing import Any
 
 from llama_index.core.base.llms.types import (
@@ -384,16 +385,65 @@ def _provider(instance: Any) -> str | None:
     return None
 
 
-def _instance_model(instance: Any) -> str | None:
-    try:
-        metadata = instance.metadata
-    except Exception:
-        metadata = None
-    name = _get(metadata, "model_name")
-    if isinstance(name, str) and name not in _UNKNOWN_MODELS:
-        return name
-    name = _first_str(instance, _MODEL_KEYS)
+def _instance_model(instance: Any, model_dict: Any) -> str | None:
+    """The model an LLM object names when its start event said "unknown"."""
+    if not (isinstance(model_dict, Mapping) and "model_name" in model_dict):
+        # the event's model_dict is the LLM's metadata unless a subclass overrode it
+        try:
+            metadata = instance.metadata  # built anew on each access
+        except Exception:
+            metadata = None
+        name = _get(metadata, "model_name")
+        if isinstance(name, str) and name not in _UNKNOWN_MODELS:
+            return name
+    name = _first_str(_Attributes(instance), _MODEL_KEYS)
     return name if name not in _UNKNOWN_MODELS else None
+
+
+_class_attributes: dict[type, frozenset[str]] = {}
+
+
+class _Attributes(Mapping[str, Any]):
+    """An object's attributes, read without asking it for the missing ones.
+
+    A pydantic model answers a missing attribute through ``__getattr__`` and an
+    exception, slowly. Instance fields are read from ``__dict__``; properties
+    and other class attributes (found once per class) are asked for.
+    """
+
+    __slots__ = ("_fields", "_instance", "_on_class")
+
+    def __init__(self, instance: Any) -> None:
+        self._instance = instance
+        fields = getattr(instance, "__dict__", None)
+        self._fields: dict[str, Any] = fields if isinstance(fields, dict) else {}
+        cls = type(instance)
+        on_class = _class_attributes.get(cls)
+        if on_class is None:
+            on_class = frozenset(k for base in cls.__mro__ for k in vars(base))
+            _class_attributes[cls] = on_class
+        self._on_class = on_class
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if key in self._fields:
+            return self._fields[key]
+        if key in self._on_class:
+            try:
+                return getattr(self._instance, key)
+            except Exception:
+                return default
+        return default
+
+    def __getitem__(self, key: str) -> Any:
+        if key in self._fields or key in self._on_class:
+            return self.get(key)
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._fields)
+
+    def __len__(self) -> int:
+        return len(self._fields)
 
 
 def _params(model_dict: Any, kwargs: Any) -> dict[str, Any]:
@@ -404,8 +454,11 @@ def _params(model_dict: Any, kwargs: Any) -> dict[str, Any]:
         for key, value in source.items():
             if key in _PARAM_SKIP or not isinstance(key, str):
                 continue
-            if value is None or isinstance(value, str | int | float | bool):
+            cls = type(value)
+            if value is None or cls is str or cls is int or cls is float or cls is bool:
                 params[key] = value
+            elif isinstance(value, str | int | float):  # enums (a role), int and str subclasses
+                params[key] = _plain_scalar(value)
     tools = kwargs.get("tools") if isinstance(kwargs, Mapping) else None
     if isinstance(tools, Sequence) and tools:
         names = []
@@ -416,6 +469,17 @@ def _params(model_dict: Any, kwargs: Any) -> dict[str, Any]:
                 names.append(safe_str(name))
         params["tools"] = names
     return params
+
+
+def _plain_scalar(value: str | int | float) -> str | int | float:
+    if isinstance(value, Enum):
+        value = value.value
+    if isinstance(value, bool):
+        return bool(value)
+    for plain in (str, int, float):
+        if isinstance(value, plain):
+            return plain(value)
+    return safe_str(value)
 
 
 def _requested_calls(agent_output: Any) -> list[Any]:
@@ -515,7 +579,9 @@ class LlamaIndexInterpreter:
         kwargs = _get(start, "additional_kwargs")
         model = _first_str(_get(response, "raw"), ("model",)) or _first_str(model_dict, _MODEL_KEYS)
         llm: dict[str, Any] = {
-            "model_name": model if model not in _UNKNOWN_MODELS else _instance_model(instance),
+            "model_name": model
+            if model not in _UNKNOWN_MODELS
+            else _instance_model(instance, model_dict),
             "provider": _provider(instance),
             "invocation_params": ctx.jsonable(_params(model_dict, kwargs)),
             "usage": usage_from(response),
