@@ -203,11 +203,11 @@ class SpanTranslator:
             run.kind,
             name,
             inputs,
-            tags=tags,
-            metadata=metadata,
-            attrs=attrs,
-            options=options,
-            interpreter=INTERPRETER,
+            tags,
+            metadata,
+            attrs,
+            options,
+            INTERPRETER,
         )
 
     def _resolve(self, span_id: str | None) -> _Run | None:
