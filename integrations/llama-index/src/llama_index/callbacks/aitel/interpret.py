@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from enum import Enum
 from typing import Any
 
@@ -396,54 +396,37 @@ def _instance_model(instance: Any, model_dict: Any) -> str | None:
         name = _get(metadata, "model_name")
         if isinstance(name, str) and name not in _UNKNOWN_MODELS:
             return name
-    name = _first_str(_Attributes(instance), _MODEL_KEYS)
+    name = _model_attribute(instance)
     return name if name not in _UNKNOWN_MODELS else None
 
 
 _class_attributes: dict[type, frozenset[str]] = {}
 
 
-class _Attributes(Mapping[str, Any]):
-    """An object's attributes, read without asking it for the missing ones.
+def _model_attribute(instance: Any) -> str | None:
+    """The first model-naming attribute of ``instance``, without asking for missing ones.
 
     A pydantic model answers a missing attribute through ``__getattr__`` and an
     exception, slowly. Instance fields are read from ``__dict__``; properties
     and other class attributes (found once per class) are asked for.
     """
-
-    __slots__ = ("_fields", "_instance", "_on_class")
-
-    def __init__(self, instance: Any) -> None:
-        self._instance = instance
-        fields = getattr(instance, "__dict__", None)
-        self._fields: dict[str, Any] = fields if isinstance(fields, dict) else {}
-        cls = type(instance)
-        on_class = _class_attributes.get(cls)
-        if on_class is None:
-            on_class = frozenset(k for base in cls.__mro__ for k in vars(base))
-            _class_attributes[cls] = on_class
-        self._on_class = on_class
-
-    def get(self, key: str, default: Any = None) -> Any:
-        if key in self._fields:
-            return self._fields[key]
-        if key in self._on_class:
-            try:
-                return getattr(self._instance, key)
-            except Exception:
-                return default
-        return default
-
-    def __getitem__(self, key: str) -> Any:
-        if key in self._fields or key in self._on_class:
-            return self.get(key)
-        raise KeyError(key)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._fields)
-
-    def __len__(self) -> int:
-        return len(self._fields)
+    fields = getattr(instance, "__dict__", None)
+    if not isinstance(fields, dict):
+        fields = {}
+    cls = type(instance)
+    on_class = _class_attributes.get(cls)
+    if on_class is None:
+        on_class = _class_attributes[cls] = frozenset(k for base in cls.__mro__ for k in vars(base))
+    for key in _MODEL_KEYS:
+        if key in fields:
+            value = fields[key]
+        elif key in on_class:
+            value = _get(instance, key)
+        else:
+            continue
+        if isinstance(value, str) and value:
+            return value
+    return None
 
 
 def _params(model_dict: Any, kwargs: Any) -> dict[str, Any]:
@@ -472,14 +455,15 @@ def _params(model_dict: Any, kwargs: Any) -> dict[str, Any]:
 
 
 def _plain_scalar(value: str | int | float) -> str | int | float:
-    if isinstance(value, Enum):
-        value = value.value
-    if isinstance(value, bool):
-        return bool(value)
-    for plain in (str, int, float):
-        if isinstance(value, plain):
-            return plain(value)
-    return safe_str(value)
+    """An enum's value, or a subclass's plain ``str``/``int``/``float``."""
+    plain: Any = value.value if isinstance(value, Enum) else value
+    if isinstance(plain, str):
+        return str(plain)
+    if isinstance(plain, bool | int):
+        return int(plain) if not isinstance(plain, bool) else bool(plain)
+    if isinstance(plain, float):
+        return float(plain)
+    return safe_str(plain)
 
 
 def _requested_calls(agent_output: Any) -> list[Any]:
