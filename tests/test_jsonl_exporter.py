@@ -7,7 +7,7 @@ import os
 import orjson
 
 import aitel
-from aitel import EncodedPacket, JsonlExporter
+from aitel import EncodedPacket, JsonlExporter, _fileio
 from aitel.exporters.jsonl import default_directory
 
 
@@ -67,3 +67,32 @@ def test_directory_from_environment(monkeypatch, tmp_path) -> None:
 def test_default_directory_is_local(monkeypatch) -> None:
     monkeypatch.delenv("AITEL_DIR", raising=False)
     assert str(default_directory()) == "aitel-telemetry"
+
+
+def test_a_batch_of_more_lines_than_one_writev_takes_is_written_whole_and_in_order(
+    tmp_path,
+) -> None:
+    exporter = JsonlExporter(tmp_path)
+    batch = [encoded(i, i % 7) for i in range(1_500)]  # more than IOV_MAX / 2 lines
+    assert exporter.export(batch).exported == 1_500
+    data = exporter.path.read_bytes()
+    assert data == b"".join(p.data + b"\n" for p in batch)
+    assert exporter._size == len(data)
+
+
+def test_a_short_writev_is_finished(tmp_path, monkeypatch) -> None:
+    """The kernel may write part of a vector (a full disk, a signal); the rest follows."""
+    real_writev = os.writev
+    calls = []
+
+    def short_writev(fd: int, buffers: list[bytes]) -> int:
+        calls.append(len(buffers))
+        return real_writev(fd, buffers[: len(buffers) // 2 + 1])  # ends inside a line
+
+    monkeypatch.setattr(_fileio.os, "writev", short_writev)
+    monkeypatch.setattr(_fileio, "_IOV_MAX", 64)  # 32 lines a call
+    exporter = JsonlExporter(tmp_path)
+    batch = [encoded(i, 100) for i in range(600)]
+    assert exporter.export(batch).exported == 600
+    assert calls == [64] * 18 + [48]
+    assert exporter.path.read_bytes() == b"".join(p.data + b"\n" for p in batch)

@@ -150,7 +150,7 @@ class HttpExporter(SenderExporter):
         return self._send(batch, policy)
 
     def _send(self, batch: list[EncodedPacket], policy: RetryPolicy) -> ExportResult:
-        body = b"[" + b",".join(packet.data for packet in batch) + b"]"
+        body = _json_array(batch)
         outcome = self.sender.send(
             body, content_type=JSON_CONTENT_TYPE, policy=policy, interrupt=self._interrupt
         )
@@ -202,6 +202,17 @@ class HttpExporter(SenderExporter):
     def _rejected(self, batch: list[EncodedPacket], outcome: HttpOutcome) -> ExportResult:
         reasons = _rejections(batch, outcome.body)
         return self._refuse(batch, outcome, reasons, rejected=len(batch))
+
+
+def _json_array(batch: list[EncodedPacket]) -> bytes:
+    """``[p1,p2,...]`` in one join: one buffer for the batch, not three (``b"[" + ... + b"]"``)."""
+    parts = [b"["]
+    for packet in batch:
+        parts += (packet.data, b",")
+    if batch:
+        parts.pop()  # the last comma
+    parts.append(b"]")
+    return b"".join(parts)
 
 
 def _rejections(batch: list[EncodedPacket], body: bytes) -> list[str]:

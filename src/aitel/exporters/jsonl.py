@@ -1,8 +1,8 @@
 """JSONL files: one packet per line, the embedded default destination.
 
-Each batch is written with one ``write`` on a file opened for appending, so
-a reader (``tail -f``, ``aitel analyze``) sees whole lines while the file
-grows. Every process writes its own file (the pid is in the name), so forked
+Each batch is written with ``writev`` calls of whole lines on a file opened
+for appending, so a reader (``tail -f``, ``aitel analyze``) sees whole lines
+while the file grows. Every process writes its own file (the pid is in the name), so forked
 workers never interleave. Files rotate by size.
 """
 
@@ -15,6 +15,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from .._fileio import write_lines
 from .base import EncodedPacket, ExportResult
 
 DEFAULT_DIRECTORY = "aitel-telemetry"
@@ -59,19 +60,16 @@ class JsonlExporter:
     def export(self, batch: Sequence[EncodedPacket]) -> ExportResult:
         if not batch:
             return ExportResult.ok(0)
-        data = b"".join(packet.data + b"\n" for packet in batch)
+        lines = [packet.data for packet in batch]
+        size = sum(map(len, lines)) + len(lines)
         with self._lock:
             if self._closed:
                 return ExportResult.transient(batch, "exporter is shut down")
             try:
-                if self._fd is None or self._size + len(data) > self.max_file_bytes:
+                if self._fd is None or self._size + size > self.max_file_bytes:
                     self._rotate()
                 assert self._fd is not None
-                view = memoryview(data)
-                while view:
-                    written = os.write(self._fd, view)
-                    view = view[written:]
-                self._size += len(data)
+                self._size += write_lines(self._fd, lines)
                 if self.fsync:
                     os.fsync(self._fd)
             except OSError as exc:
