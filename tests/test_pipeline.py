@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import weakref
 from collections.abc import Sequence
 
 import orjson
@@ -419,6 +420,72 @@ def test_a_slow_send_does_not_break_the_next_batches_into_small_ones() -> None:
     assert exporter.batches == [32, 32]
     assert len(exporter.packets) == 64
     pipeline.shutdown(5)
+
+
+class Held:
+    """Stands for the framework's objects a finished request holds until it becomes a packet."""
+
+
+def test_finished_requests_become_packets_young_and_still_leave_in_full_batches() -> None:
+    """Four queued requests wake the worker, which turns them into packets (releasing what
+    they held) without sending them; the batch leaves at 32, as one request."""
+    released = threading.Semaphore(0)
+    sent = threading.Event()
+
+    class Batches(InMemoryExporter):
+        def __init__(self) -> None:
+            super().__init__()
+            self.batches: list[int] = []
+
+        def export(self, batch: Sequence[EncodedPacket]) -> ExportResult:
+            self.batches.append(len(batch))
+            sent.set()
+            return super().export(batch)
+
+    def materialize(item: tuple[int, Held]) -> dict:
+        return packet(item[0])
+
+    exporter = Batches()
+    pipeline = ExportPipeline(
+        exporter, materialize=materialize, config=PipelineConfig(schedule_delay_s=60)
+    )
+    for i in range(4):
+        held = Held()
+        weakref.finalize(held, released.release)
+        pipeline.submit((i, held))
+        del held
+    for _ in range(4):
+        assert released.acquire(timeout=10)  # turned into packets, without a flush
+    assert exporter.batches == []  # and kept for a full batch
+    for i in range(4, 32):
+        pipeline.submit((i, Held()))
+    assert sent.wait(10)
+    assert exporter.batches == [32]
+    assert [p["n"] for p in exporter.packets] == list(range(32))
+    pipeline.shutdown(5)
+
+
+def test_packets_made_ready_are_counted_when_shutdown_runs_out_of_time(tmp_path) -> None:
+    """Ready packets the worker could not send are spooled, or counted as dropped without one."""
+    from aitel.spool import DiskSpool
+
+    for spool in (None, DiskSpool(tmp_path)):
+        pipeline = ExportPipeline(
+            GatedExporter(), spool=spool, config=PipelineConfig(schedule_delay_s=60)
+        )
+        # as if the worker had just run (3 items: too few to wake the spool's worker)
+        pipeline._queue.extend(packet(i) for i in range(3))
+        with pipeline._export_lock:
+            pipeline._make_ready()
+        assert pipeline.stats().in_flight == 3
+        pipeline._abandon_queue()
+        stats = pipeline.stats()
+        assert stats.in_flight == 0 and stats.enqueued == 3
+        if spool is None:
+            assert stats.dropped_after_shutdown == 3 and stats.spooled == 0
+        else:
+            assert stats.spooled == stats.spool_pending == 3 and stats.dropped == 0
+        pipeline.shutdown(1)
 
 
 def test_queue_overflow_setting_reaches_the_pipeline(tmp_path) -> None:

@@ -7,9 +7,12 @@ spool ("caller runs"): a burst larger than the queue costs the application
 that work instead of losing packets. Without a spool, or with
 ``overflow="drop"``, the item is dropped and counted.
 
-One background worker turns queued traces into packets, runs the processors
-(redaction first), encodes once, batches by count, bytes and time, and hands
-batches to the exporter. Batches that fail transiently go to the spool when
+One background worker turns queued traces into packets soon after they
+arrive (a few at a time, so the framework's objects they hold are released
+young, before Python's cycle collector promotes them to its oldest
+generation), runs the processors (redaction first) and encodes once. The
+encoded packets wait for a batch by count, bytes and time, and batches go
+to the exporter. Batches that fail transiently go to the spool when
 there is one and are replayed later; everything that is not delivered is
 counted, never silently lost.
 
@@ -71,8 +74,19 @@ class Spool(Protocol):
     def close(self) -> None: ...
 
 
-_WAKE_EVERY = 32
-"""Queued items that wake the worker (a larger backlog is still exported in full batches)."""
+_WAKE_EVERY = 4
+"""Queued items that wake the worker to turn them into packets.
+
+A finished request holds the framework's objects until it is turned into a
+packet. Held for longer than a few requests, they outlive two of Python's
+young collections and are promoted to the oldest generation; enough of those
+make the interpreter run a full collection (50-100 ms here with a framework
+loaded, holding the GIL). Turned into packets (bytes) a few at a time, they
+die young.
+"""
+
+_SEND_EVERY = 32
+"""Packets made ready that are sent as one batch before the schedule delay."""
 
 _OVERFLOW_STAGE = 64
 """Overflowed packets written to the spool together (one write and fsync for all)."""
@@ -211,9 +225,13 @@ class ExportPipeline:
         # Wake the worker early enough that a small queue never fills between wake-ups,
         # and often enough that few finished requests (each holding the framework's
         # objects until it is turned into a packet) wait in memory at once.
-        self._wake_at = max(
-            1, min(_WAKE_EVERY, self.config.max_batch_size, self.config.max_queue_size // 4)
-        )
+        config = self.config
+        self._wake_at = max(1, min(_WAKE_EVERY, config.max_batch_size, config.max_queue_size // 4))
+        self._send_at = max(1, min(_SEND_EVERY, config.max_batch_size, config.max_queue_size // 4))
+        # Encoded packets waiting for a batch (worker side, under the export lock).
+        self._ready: list[EncodedPacket] = []
+        self._ready_bytes = 0
+        self._ready_since = 0.0
         self._flush_target = 0
         self._stopping = False
         self._closed = False
@@ -367,7 +385,7 @@ class ExportPipeline:
         current = threading.current_thread()
         if worker is not None and worker is not current:
             worker.join(max(settle - time.monotonic(), 0.0))
-        if self._queue and (worker is None or not worker.is_alive()):
+        if (self._queue or self._ready) and (worker is None or not worker.is_alive()):
             self._drain_inline(settle)
         self._abandon_queue()
         if worker is not None and worker is not current:
@@ -382,7 +400,7 @@ class ExportPipeline:
                 self.spool.close()
             except Exception as exc:
                 report_internal_error("spool.close", exc)
-        return flushed and not self._queue
+        return flushed and not self._queue and not self._ready
 
     def _spool_reserve(self, budget: float) -> float:
         """The part of a flush/shutdown budget kept for spooling what was not delivered."""
@@ -403,7 +421,8 @@ class ExportPipeline:
         """Packets still queued when the shutdown budget ran out are counted, not forgotten.
 
         Safe while the worker runs: each item is popped by exactly one thread, and
-        this side has its own counter.
+        this side has its own counter. Packets made ready and not sent are counted
+        too, unless the worker is still busy with them (then they are in flight).
         """
         left = 0
         while True:
@@ -412,16 +431,38 @@ class ExportPipeline:
             except IndexError:
                 break
             left += 1
-        if not left:
+        ready = self._abandon_ready()
+        if not left and not ready:
             return
         with self._drop_lock:
             self._counters.abandoned += left
-            self._counters.dropped_after_shutdown += left
+            self._counters.dropped_after_shutdown += left + ready
+        left += ready
         internal_log.log(
             logging.WARNING,
             "shutdown-leftovers",
             f"aitel: shutdown budget ran out; {left} queued packets dropped",
         )
+
+    def _abandon_ready(self) -> int:
+        """Spool the packets made ready and not sent, or count them as dropped (returned).
+
+        Left alone while the worker is busy with them: they are then in flight.
+        """
+        if not self._ready or not self._export_lock.acquire(blocking=False):
+            return 0
+        try:
+            batch = list(self._ready)
+            self._ready.clear()
+            self._ready_bytes = 0
+            c = self._counters
+            c.in_flight -= len(batch)
+            if self.spool is not None:
+                self._spool_put(self.spool, batch, c)
+                return 0
+            return len(batch)
+        finally:
+            self._export_lock.release()
 
     def stats(self) -> PipelineStats:
         c = self._counters.add(self._overflow_counters)
@@ -461,28 +502,37 @@ class ExportPipeline:
         c, o = self._counters, self._overflow_counters
         return c.taken + c.abandoned - c.in_flight + o.taken - o.in_flight
 
-    def _export_due(self) -> bool:
+    def _work_due(self) -> bool:
         return (
             self._stopping
             or len(self._queue) >= self._wake_at
             or self._flush_target > self._finished()
         )
 
+    def _send_requested(self) -> bool:
+        return self._stopping or self._flush_target > self._finished()
+
+    def _batch_ready(self) -> bool:
+        return len(self._ready) >= self._send_at or self._ready_bytes >= self.config.max_batch_bytes
+
     def _run(self) -> None:
         delay = self.config.schedule_delay_s
         while True:
             with self._cond:
                 deadline = time.monotonic() + delay
-                while not self._export_due():
+                if self._ready:  # packets made ready leave within the delay
+                    deadline = min(deadline, self._ready_since + delay)
+                while not self._work_due():
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         break
                     self._cond.wait(remaining)
-                if self._stopping and not self._queue:
+                if self._stopping and not self._queue and not self._ready:
                     self._cond.notify_all()
                     return
+                timed_out = not self._work_due()
             try:
-                self._process_available()
+                self._process_available(send_all=timed_out)
                 self._replay_spool()
             except Exception as exc:  # keep the worker alive whatever happens
                 report_internal_error("pipeline.worker", exc)
@@ -491,36 +541,43 @@ class ExportPipeline:
 
     def _drain_inline(self, deadline: float) -> None:
         """Export what is left on the calling thread (shutdown without a live worker)."""
-        while self._queue and time.monotonic() < deadline:
+        while (self._queue or self._ready) and time.monotonic() < deadline:
             try:
                 self._process_available()
             except Exception as exc:
                 report_internal_error("pipeline.drain", exc)
                 break
 
-    def _process_available(self) -> None:
-        """Export one batch, then more only while a full one waits (or a flush or stop asks).
+    def _process_available(self, send_all: bool = True) -> None:
+        """Make queued items ready; send a full batch, or everything when ``send_all``.
 
-        A slow destination would otherwise get a stream of tiny batches: whatever
-        arrived during each send, each paying a whole request's cost. What is
-        left waits for the next wake-up or the schedule delay.
+        After a send, another leaves only when a full one is ready (or a flush or
+        stop asks): a slow destination would otherwise get a stream of tiny
+        batches, whatever arrived during each send, each paying a whole
+        request's cost. What is left waits for more, or for the schedule delay.
         """
         with self._export_lock:
-            while self._queue:
-                batch = self._next_batch()
-                if batch:
-                    self._export(batch)
-                if not self._export_due():
+            while True:
+                self._make_ready()
+                if not self._ready:
                     break
+                if not (send_all or self._batch_ready() or self._send_requested()):
+                    break
+                self._export(self._take_batch())
+                send_all = False
         self._put_overflow()
 
-    def _next_batch(self) -> list[EncodedPacket]:
+    def _make_ready(self) -> None:
+        """Turn queued items into encoded packets, up to one batch waiting."""
         config = self.config
-        batch: list[EncodedPacket] = []
-        size = 0
+        ready = self._ready
         queue = self._queue
         c = self._counters
-        while queue and len(batch) < config.max_batch_size and size < config.max_batch_bytes:
+        while (
+            queue
+            and len(ready) < config.max_batch_size
+            and self._ready_bytes < config.max_batch_bytes
+        ):
             item = queue.popleft()
             c.in_flight += 1
             c.taken += 1
@@ -528,8 +585,28 @@ class ExportPipeline:
             if encoded is None:
                 c.in_flight -= 1
                 continue
-            batch.append(encoded)
-            size += len(encoded.data)
+            if not ready:
+                self._ready_since = time.monotonic()
+            ready.append(encoded)
+            self._ready_bytes += len(encoded.data)
+
+    def _take_batch(self) -> list[EncodedPacket]:
+        """The oldest ready packets within the batch limits.
+
+        The packet that crosses the byte limit still goes with this batch.
+        """
+        config = self.config
+        ready = self._ready
+        count = 0
+        size = 0
+        while (
+            count < len(ready) and count < config.max_batch_size and size < config.max_batch_bytes
+        ):
+            size += len(ready[count].data)
+            count += 1
+        batch = ready[:count]
+        del ready[:count]
+        self._ready_bytes -= size
         return batch
 
     def _prepare(self, item: Any, c: _Counters) -> EncodedPacket | None:
