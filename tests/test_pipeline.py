@@ -465,6 +465,26 @@ def test_finished_requests_become_packets_young_and_still_leave_in_full_batches(
     pipeline.shutdown(5)
 
 
+def test_every_few_requests_wake_a_waiting_worker_without_a_flush() -> None:
+    """Only a waiting worker is notified; none of 200 wake-ups may be missed (60 s schedule)."""
+    made = threading.Semaphore(0)
+
+    def materialize(i: int) -> dict:
+        made.release()
+        return packet(i)
+
+    pipeline = ExportPipeline(
+        InMemoryExporter(), materialize=materialize, config=PipelineConfig(schedule_delay_s=60)
+    )
+    for round_ in range(200):
+        for i in range(4):
+            pipeline.submit(round_ * 4 + i)
+        for _ in range(4):
+            assert made.acquire(timeout=10), f"round {round_}: queued requests left waiting"
+    assert pipeline.flush(10) and pipeline.stats().exported == 800
+    pipeline.shutdown(5)
+
+
 def test_packets_made_ready_are_counted_when_shutdown_runs_out_of_time(tmp_path) -> None:
     """Ready packets the worker could not send are spooled, or counted as dropped without one."""
     from aitel.spool import DiskSpool

@@ -1,9 +1,9 @@
 """Write many byte strings to a file descriptor without joining them first.
 
-Joining a batch of packets into one buffer costs a large allocation per
-batch; freshly mapped memory is paid for in page faults (about 3 µs per
-3 KB packet measured here, more than the write itself). ``os.writev`` hands
-the kernel the pieces directly, ``IOV_MAX`` of them per call.
+Joining a batch of packets first copies it into one large buffer: 0.55 µs
+per 3 KB packet measured here when the allocator reuses memory, 4-5 µs when
+it maps fresh pages, against 0.2 µs with ``os.writev``, which hands the
+kernel the pieces directly, ``IOV_MAX`` of them per call.
 """
 
 from __future__ import annotations

@@ -80,7 +80,7 @@ _WAKE_EVERY = 4
 A finished request holds the framework's objects until it is turned into a
 packet. Held for longer than a few requests, they outlive two of Python's
 young collections and are promoted to the oldest generation; enough of those
-make the interpreter run a full collection (50-100 ms here with a framework
+make the interpreter run a full collection (50-130 ms here with the frameworks
 loaded, holding the GIL). Turned into packets (bytes) a few at a time, they
 die young.
 """
@@ -222,6 +222,7 @@ class ExportPipeline:
         self._overflow_counters = _Counters()
         self._overflow_staged: list[EncodedPacket] = []
         self._worker: threading.Thread | None = None
+        self._worker_waiting = False  # set by the worker under the condition's lock
         # Wake the worker early enough that a small queue never fills between wake-ups,
         # and often enough that few finished requests (each holding the framework's
         # objects until it is turned into a packet) wait in memory at once.
@@ -259,7 +260,13 @@ class ExportPipeline:
             return False
         queue.append(item)
         worker = self._worker
-        if worker is None or len(queue) >= self._wake_at:
+        queued = len(queue)
+        # Notify only a waiting worker (one that is busy sees the queue when it looks
+        # again): a notify costs the caller a few µs. A long queue always notifies,
+        # which also restarts a worker that died.
+        if worker is None or (
+            queued >= self._wake_at and (self._worker_waiting or queued > self._send_at)
+        ):
             self._wake(worker)
         return True
 
@@ -313,6 +320,7 @@ class ExportPipeline:
         if worker is None or not worker.is_alive():
             self._start_worker()
         with self._cond:
+            self._worker_waiting = False
             self._cond.notify()
 
     def _start_worker(self) -> None:
@@ -522,11 +530,17 @@ class ExportPipeline:
                 deadline = time.monotonic() + delay
                 if self._ready:  # packets made ready leave within the delay
                     deadline = min(deadline, self._ready_since + delay)
-                while not self._work_due():
+                while True:
+                    # Raised before each look at the queue: an item queued after the
+                    # look finds it raised and notifies (see ``submit``).
+                    self._worker_waiting = True
+                    if self._work_due():
+                        break
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         break
                     self._cond.wait(remaining)
+                self._worker_waiting = False
                 if self._stopping and not self._queue and not self._ready:
                     self._cond.notify_all()
                     return

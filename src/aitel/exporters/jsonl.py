@@ -2,8 +2,8 @@
 
 Each batch is written with ``writev`` calls of whole lines on a file opened
 for appending, so a reader (``tail -f``, ``aitel analyze``) sees whole lines
-while the file grows. Every process writes its own file (the pid is in the name), so forked
-workers never interleave. Files rotate by size.
+while the file grows. Every process writes its own file (the pid is in the
+name), so forked workers never interleave. Files rotate by size.
 """
 
 from __future__ import annotations
