@@ -39,6 +39,20 @@ def packet(i: int) -> dict:
     return {"packet_id": f"p{i}", "n": i}
 
 
+class BatchRecorder(InMemoryExporter):
+    """Keeps the packets and the size of every batch; ``sent`` is set by each export."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[int] = []
+        self.sent = threading.Event()
+
+    def export(self, batch: Sequence[EncodedPacket]) -> ExportResult:
+        self.batches.append(len(batch))
+        self.sent.set()
+        return super().export(batch)
+
+
 def test_flush_delivers_everything_in_batches() -> None:
     memory = InMemoryExporter()
     pipeline = ExportPipeline(
@@ -390,18 +404,13 @@ def test_a_slow_send_does_not_break_the_next_batches_into_small_ones() -> None:
 
     The first send is the slow one: while it is in progress 5 packets arrive. The
     worker must not send those 5 on their own as soon as it is free; they leave
-    with the next 27 as one batch of 32 (the wake-up threshold of a 128-packet queue).
+    with the next 27 as one batch of 32 (the batch size of a 128-packet queue).
     """
     first_sent = threading.Event()
 
-    class SlowFirstSend(InMemoryExporter):
-        def __init__(self) -> None:
-            super().__init__()
-            self.batches: list[int] = []
-
+    class SlowFirstSend(BatchRecorder):
         def export(self, batch: Sequence[EncodedPacket]) -> ExportResult:
-            self.batches.append(len(batch))
-            if len(self.batches) == 1:
+            if not self.batches:
                 for i in range(100, 105):  # arrive during the send
                     pipeline.submit(packet(i))
                 first_sent.set()
@@ -430,22 +439,11 @@ def test_finished_requests_become_packets_young_and_still_leave_in_full_batches(
     """Four queued requests wake the worker, which turns them into packets (releasing what
     they held) without sending them; the batch leaves at 32, as one request."""
     released = threading.Semaphore(0)
-    sent = threading.Event()
-
-    class Batches(InMemoryExporter):
-        def __init__(self) -> None:
-            super().__init__()
-            self.batches: list[int] = []
-
-        def export(self, batch: Sequence[EncodedPacket]) -> ExportResult:
-            self.batches.append(len(batch))
-            sent.set()
-            return super().export(batch)
 
     def materialize(item: tuple[int, Held]) -> dict:
         return packet(item[0])
 
-    exporter = Batches()
+    exporter = BatchRecorder()
     pipeline = ExportPipeline(
         exporter, materialize=materialize, config=PipelineConfig(schedule_delay_s=60)
     )
@@ -459,7 +457,7 @@ def test_finished_requests_become_packets_young_and_still_leave_in_full_batches(
     assert exporter.batches == []  # and kept for a full batch
     for i in range(4, 32):
         pipeline.submit((i, Held()))
-    assert sent.wait(10)
+    assert exporter.sent.wait(10)
     assert exporter.batches == [32]
     assert [p["n"] for p in exporter.packets] == list(range(32))
     pipeline.shutdown(5)

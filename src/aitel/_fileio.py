@@ -25,17 +25,15 @@ def write_all(fd: int, data: bytes | memoryview) -> None:
         view = view[written:]
 
 
-def write_lines(fd: int, lines: Sequence[bytes]) -> int:
-    """Write each of ``lines`` followed by a newline; returns the bytes written.
+def write_lines(fd: int, lines: Sequence[bytes]) -> None:
+    """Write each of ``lines`` followed by a newline.
 
     Each ``writev`` call carries whole lines, so a reader of a file opened for
     appending never sees half a line at a call boundary. Raises ``OSError``.
     """
     if not hasattr(os, "writev"):  # pragma: no cover - Windows
-        data = b"".join(line + b"\n" for line in lines)
-        write_all(fd, data)
-        return len(data)
-    total = 0
+        write_all(fd, b"".join(line + b"\n" for line in lines))
+        return
     per_call = _IOV_MAX // 2
     for start in range(0, len(lines), per_call):
         vector: list[bytes] = []
@@ -46,5 +44,3 @@ def write_lines(fd: int, lines: Sequence[bytes]) -> int:
         written = os.writev(fd, vector)
         if written < size:  # a short write (a full disk, a signal): finish it in one buffer
             write_all(fd, memoryview(b"".join(vector))[written:])
-        total += size
-    return total

@@ -69,7 +69,8 @@ class JsonlExporter:
                 if self._fd is None or self._size + size > self.max_file_bytes:
                     self._rotate()
                 assert self._fd is not None
-                self._size += write_lines(self._fd, lines)
+                write_lines(self._fd, lines)
+                self._size += size
                 if self.fsync:
                     os.fsync(self._fd)
             except OSError as exc:
