@@ -16,7 +16,12 @@ their requests.
 
 A sleeper thread sleeps 10 ms at a time during the whole run; how late it
 wakes up during a block shows how long the configuration kept other threads
-of the application waiting (GIL holds, CPU-bound export work).
+of the application waiting (GIL holds, CPU-bound export work). A full
+(oldest-generation) garbage collection also holds every thread, for as long
+as the whole heap takes to traverse (tens of ms with the frameworks loaded),
+whichever thread's allocation set it off; such collections are counted per
+block, and the worst lateness is also given over the sleeps no full
+collection overlapped.
 """
 
 from __future__ import annotations
@@ -38,11 +43,37 @@ MIN_INVOCATIONS = 10
 MIN_FLOOR_US = 5.0  # below this the no-op floor is noise; no ratio to it is shown
 
 
+class FullCollections:
+    """When the garbage collector traversed the whole heap (``perf_counter`` intervals)."""
+
+    def __init__(self) -> None:
+        self.intervals: list[tuple[float, float]] = []
+        self._started = 0.0
+
+    def __enter__(self) -> FullCollections:
+        gc.callbacks.append(self._on_gc)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
+        if info.get("generation") != 2:
+            return
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.intervals.append((self._started, time.perf_counter()))
+
+    def since(self, index: int) -> list[tuple[float, float]]:
+        return self.intervals[index:]
+
+
 class Sleeper:
     """A thread that sleeps 10 ms at a time and records how late it wakes, per block."""
 
     def __init__(self) -> None:
-        self._samples: list[float] | None = None
+        self._samples: list[tuple[float, float]] | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="bench-sleeper", daemon=True)
@@ -63,13 +94,14 @@ class Sleeper:
             late = perf() - t0 - SLEEP_S
             samples = self._samples
             if samples is not None:
-                samples.append(late)
+                samples.append((t0, late))
 
     def begin(self) -> None:
         with self._lock:
             self._samples = []
 
-    def end(self) -> list[float]:
+    def end(self) -> list[tuple[float, float]]:
+        """(start, lateness) of every sleep since :meth:`begin`."""
         with self._lock:
             samples, self._samples = self._samples or [], None
         return samples
@@ -90,6 +122,8 @@ class Cell:
     round_n: dict[int, int] = field(default_factory=dict)
     flush_ms: list[float] = field(default_factory=list)
     sleeper_late_s: list[float] = field(default_factory=list)
+    sleeper_late_no_gc_s: list[float] = field(default_factory=list)
+    full_collections: int = 0
     sleeper_block_s: float = 0.0
     requests: int = 0  # every request sent through the session (warm-up included)
 
@@ -103,7 +137,14 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def _block(
-    cell: Cell, run: Run, rnd: int, n: int, warmup: int, sleeper: Sleeper, clean: Any
+    cell: Cell,
+    run: Run,
+    rnd: int,
+    n: int,
+    warmup: int,
+    sleeper: Sleeper,
+    collections: FullCollections,
+    clean: Any,
 ) -> None:
     session = cell.session
     assert session is not None
@@ -117,6 +158,7 @@ def _block(
         cell.requests += warmup
         session.flush()
         times = [0] * n
+        seen = len(collections.intervals)
         sleeper.begin()
         wall0 = time.perf_counter()
         cpu0 = time.process_time()
@@ -129,7 +171,14 @@ def _block(
         session.flush()
         f1 = time.perf_counter()
         cpu1 = time.process_time()
-        cell.sleeper_late_s.extend(sleeper.end())
+        sleeps = sleeper.end()
+        full = collections.since(seen)
+        cell.full_collections += len(full)
+        for start, late in sleeps:
+            cell.sleeper_late_s.append(late)
+            end = start + SLEEP_S + late
+            if not any(a < end and b > start for a, b in full):
+                cell.sleeper_late_no_gc_s.append(late)
         cell.sleeper_block_s += f1 - wall0
     finally:
         session.detach()
@@ -190,7 +239,7 @@ def run_overhead(
                 cell.status, cell.reason = "error", f"setup: {type(exc).__name__}: {exc}"
 
     clean = {fw: framework_state(fw) for fw in {w.framework for w in workloads if w.name in built}}
-    with Sleeper() as sleeper:
+    with Sleeper() as sleeper, FullCollections() as collections:
         for rnd in range(rounds):
             log(f"overhead: round {rnd + 1}/{rounds}")
             for w in workloads:
@@ -203,7 +252,16 @@ def run_overhead(
                     if cell.status != "ok":
                         continue
                     try:
-                        _block(cell, built[w.name], rnd, n, warmup, sleeper, clean[w.framework])
+                        _block(
+                            cell,
+                            built[w.name],
+                            rnd,
+                            n,
+                            warmup,
+                            sleeper,
+                            collections,
+                            clean[w.framework],
+                        )
                     except Exception as exc:
                         cell.status, cell.reason = "error", f"{type(exc).__name__}: {exc}"
                         log(f"  {w.name} / {c.name}: {cell.reason}")
@@ -286,6 +344,10 @@ def _summarize(
         "worst_ms": max(late) * 1000 if late else None,
         "p99_ms": _percentile(late, 0.99) * 1000 if late else None,
         "wakeups_per_s": len(late) / cell.sleeper_block_s if cell.sleeper_block_s else None,
+        "full_collections": cell.full_collections,
+        "worst_without_full_gc_ms": (
+            max(cell.sleeper_late_no_gc_s) * 1000 if cell.sleeper_late_no_gc_s else None
+        ),
     }
     session = cell.session
     if session is not None and session.unit:

@@ -38,6 +38,7 @@ class Env:
     collector_url: str | None
     collector_missing: str | None
     tmpdir: Path
+    aitel_spool_dir: Path | None = None  # aitel's disk spool (off unless given)
 
 
 class Session:
@@ -191,10 +192,17 @@ class AitelSession(Session):
 
     unit = "packets"
 
-    def __init__(self, workload: Workload, exporter: Any, sink_key: str | None = None) -> None:
+    def __init__(
+        self,
+        workload: Workload,
+        exporter: Any,
+        sink_key: str | None = None,
+        spool_dir: Path | None = None,
+    ) -> None:
         from aitel import Settings, Tracer
 
-        self.tracer = Tracer(exporter, settings=Settings())
+        settings = Settings(spool_dir=str(spool_dir)) if spool_dir else Settings()
+        self.tracer = Tracer(exporter, settings=settings)
         self.exporter = exporter
         self.sink_key = sink_key
         self.framework = workload.framework
@@ -252,7 +260,7 @@ def make_aitel_http(workload: Workload, env: Env) -> Session:
     from aitel.exporters.http import HttpExporter
 
     assert env.collector_url is not None
-    return AitelSession(workload, HttpExporter(env.collector_url))
+    return AitelSession(workload, HttpExporter(env.collector_url), spool_dir=env.aitel_spool_dir)
 
 
 def make_aitel_otlp(workload: Workload, env: Env) -> Session:
@@ -260,7 +268,7 @@ def make_aitel_otlp(workload: Workload, env: Env) -> Session:
 
     key = _key("aitel-otlp", workload)
     exporter = OtlpExporter(f"{env.sink_url}/{key}/v1/traces", env={})
-    return AitelSession(workload, exporter, sink_key=key)
+    return AitelSession(workload, exporter, sink_key=key, spool_dir=env.aitel_spool_dir)
 
 
 def _collector_check(env: Env) -> str | None:

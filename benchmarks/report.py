@@ -65,7 +65,7 @@ def overhead_tables(result: dict[str, Any]) -> str:
         for cname, row in w["configs"].items():
             label = f"{cname}"
             if row.get("status") != "ok":
-                rows.append([label, str(row.get("status")), *[""] * 6, row.get("reason", "")])
+                rows.append([label, str(row.get("status")), *[""] * 8, row.get("reason", "")])
                 continue
             sl = row.get("sleeper", {})
             rows.append(
@@ -78,6 +78,8 @@ def overhead_tables(result: dict[str, Any]) -> str:
                     _signed(row.get("cpu_overhead_us")),
                     _num(row.get("flush_ms_median"), "{:,.1f}"),
                     _num(sl.get("worst_ms"), "{:,.1f}"),
+                    _num(sl.get("worst_without_full_gc_ms"), "{:,.1f}"),
+                    _num(sl.get("full_collections"), "{:,}"),
                     _delivery(row),
                 ]
             )
@@ -90,9 +92,11 @@ def overhead_tables(result: dict[str, Any]) -> str:
             "+CPU us",
             "flush ms",
             "sleeper worst ms",
+            "w/o full GC",
+            "full GCs",
             "delivered",
         ]
-        blocks.append(head + "\n" + table(headers, rows, "lrrrrrrrl"))
+        blocks.append(head + "\n" + table(headers, rows, "lrrrrrrrrrl"))
     blocks.append(ratio_table(result))
     return "\n\n".join(b for b in blocks if b)
 
@@ -227,3 +231,39 @@ def memory_table(result: dict[str, Any]) -> str:
     return f"== memory: RSS growth, {result['workload']} workload, one process per config ==\n" + (
         table(headers, rows)
     )
+
+
+def outage_table(result: dict[str, Any]) -> str:
+    """RSS while every destination is down, and what happened to the data."""
+    headers = ["config", "RSS after warm-up MB", "peak +MB", "end +MB", "req/s", "data"]
+    rows = []
+    for name, r in result["configs"].items():
+        if r.get("status") != "ok":
+            rows.append([name, str(r.get("status")), "", "", "", r.get("reason", "")])
+            continue
+        rows.append(
+            [
+                name,
+                _num(r["rss_after_warmup_mb"], "{:,.1f}"),
+                _num(r["peak_growth_mb"], "{:+,.1f}"),
+                _num(r["end_growth_mb"], "{:+,.1f}"),
+                _num(r["requests"] / r["seconds"] if r.get("seconds") else None),
+                _outage_fate(r),
+            ]
+        )
+    return (
+        f"== outage: RSS with every destination down, {result['requests']:,} "
+        f"{result['workload']} requests, one process per config ==\n" + table(headers, rows)
+    )
+
+
+def _outage_fate(r: dict[str, Any]) -> str:
+    stats = r.get("details", {}).get("pipeline")
+    if not stats:
+        return ""
+    parts = [f"{stats.get('dropped', 0):,} dropped (counted)"]
+    if stats.get("spooled"):
+        parts.append(f"{stats['spooled']:,} spooled ({r.get('spool_mb', 0):,.1f} MB)")
+    if stats.get("queue_depth"):
+        parts.append(f"{stats['queue_depth']:,} queued")
+    return ", ".join(parts)

@@ -28,7 +28,7 @@ import configs as configs_module
 from configs import CONFIGS, Env
 from workloads import WORKLOADS
 
-SUITES = ("overhead", "hotpath", "pipeline", "memory")
+SUITES = ("overhead", "hotpath", "pipeline", "memory", "outage")
 PACKAGES = (
     "aitel",
     "langchain-aitel",
@@ -45,6 +45,7 @@ PACKAGES = (
     "httpx",
 )
 MEMORY_CONFIGS = "baseline,noop,aitel-jsonl,langfuse,langsmith,openinference"
+OUTAGE_CONFIGS = "baseline,aitel-http,aitel-http+spool,aitel-otlp,langfuse,langsmith,openinference"
 
 
 def _csv(value: str) -> list[str]:
@@ -109,6 +110,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=_csv(MEMORY_CONFIGS),
         help=f"configurations for memory (default {MEMORY_CONFIGS})",
     )
+    p.add_argument(
+        "--outage-requests",
+        type=int,
+        help="requests while every destination is down (default 20000; quick 1000)",
+    )
+    p.add_argument(
+        "--outage-configs",
+        type=_csv,
+        default=_csv(OUTAGE_CONFIGS),
+        help=f"configurations for the outage (default {OUTAGE_CONFIGS}; +spool: with a spool)",
+    )
     p.add_argument("--json", type=Path, help="also write every number to this JSON file")
     p.add_argument(
         "--log",
@@ -128,6 +140,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "pipeline_count_large": 200 if quick else 2000,
         "burst_queue": 1024 if quick else 2048,
         "memory_counts": [1000, 3000] if quick else [20000, 100000],
+        "outage_requests": 1000 if quick else 20000,
     }
     for key, value in defaults.items():
         if getattr(args, key) is None:
@@ -138,7 +151,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     for name in args.workloads:
         if name not in WORKLOADS:
             p.error(f"unknown workload {name!r}; choose from {', '.join(WORKLOADS)}")
-    for name in [*args.configs, *args.memory_configs]:
+    outage = [n.removesuffix("+spool") for n in args.outage_configs]
+    for name in [*args.configs, *args.memory_configs, *outage]:
         if name not in CONFIGS:
             p.error(f"unknown configuration {name!r}; choose from {', '.join(CONFIGS)}")
     if "baseline" not in args.configs:
@@ -249,7 +263,13 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(tmp, ignore_errors=True)
         return 0
 
-    from report import hotpath_tables, memory_table, overhead_tables, pipeline_tables
+    from report import (
+        hotpath_tables,
+        memory_table,
+        outage_table,
+        overhead_tables,
+        pipeline_tables,
+    )
     from services import Services
 
     texts: list[str] = []
@@ -320,6 +340,20 @@ def main(argv: list[str] | None = None) -> int:
                     log=log,
                 )
                 texts.append(memory_table(results["memory"]))
+                save()
+            if "outage" in args.suites:
+                from bench_outage import run_outage
+
+                results["outage"] = run_outage(
+                    args.outage_configs,
+                    args.memory_workload,
+                    args.outage_requests,
+                    sample_every=max(1, args.outage_requests // 40),
+                    warmup=50 if args.quick else 300,
+                    stderr_path=log_path,
+                    log=log,
+                )
+                texts.append(outage_table(results["outage"]))
                 save()
         results["machine"]["load_average_end"] = machine().get("load_average")
         results["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
