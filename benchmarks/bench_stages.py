@@ -16,6 +16,18 @@ code runs with colder caches and costs more.
   re-encode for storage).
 * A full collection of Python's cycle collector with the frameworks
   loaded: how long any thread of the process is held when one happens.
+* In place, on LangChain workloads (``--in-place``): the same requests with
+  the handler whose finished requests are dropped (the hot path alone); the
+  same with a thread that burns ``--busy-us`` of unrelated Python CPU per
+  request (what any background work of that size costs the caller); with
+  the packet built, redacted, encoded and written on the caller's thread
+  right after each request (``inline``); and as shipped (``worker``: the
+  export worker does that work on its own thread). Blocks are interleaved;
+  medians of CPU per request over the rounds, minus no callbacks, split
+  into the background thread's CPU and the caller's. With ``--one-cpu`` the
+  process is pinned to one CPU, so that the worker shares the caller's
+  caches: the difference to a normal run is what moving the work to another
+  core costs.
 """
 
 from __future__ import annotations
@@ -23,9 +35,11 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -128,6 +142,121 @@ def packet_stages(count: int) -> dict[str, float]:
     return out
 
 
+class BusyThread:
+    """Every 4 requests, burns ``us_per_request`` x 4 of pure Python CPU on its own thread.
+
+    It touches none of the requests' objects: what it costs the caller's
+    thread is what any background Python work of that size costs it.
+    """
+
+    def __init__(self, us_per_request: float) -> None:
+        self._seconds = us_per_request / 1e6
+        self._cond = threading.Condition()
+        self._pending = 0
+        self.thread = threading.Thread(target=self._loop, name="bench-busy", daemon=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while self._pending < 4:
+                    self._cond.wait()
+                count, self._pending = self._pending, 0
+            end = time.thread_time() + count * self._seconds
+            total = 0
+            while time.thread_time() < end:
+                for i in range(200):
+                    total += i
+
+    def submit(self, trace: Any) -> None:
+        with self._cond:
+            self._pending += 1
+            if self._pending >= 4:
+                self._cond.notify()
+
+    def idle(self) -> None:
+        """Wait until the work handed over so far is burnt (no sleeps: polls the count)."""
+        deadline = time.monotonic() + 30.0
+        while time.monotonic() < deadline:
+            with self._cond:
+                if self._pending < 4:
+                    break
+            time.sleep(0)  # yields the GIL to the busy thread
+
+
+def in_place(name: str, rounds: int, requests: int, busy_us: float) -> dict[str, float]:
+    """CPU per request over no callbacks (µs), and the caller's share (see above)."""
+    from langchain_aitel import AITelHandler
+
+    from aitel import Settings, Tracer
+    from aitel.exporters.jsonl import JsonlExporter
+
+    run = WORKLOADS[name].build()
+    tracers: dict[str, Any] = {}
+    callbacks: dict[str, list[Any] | None] = {"none": None}
+    background: dict[str, threading.Thread] = {}
+    busy = BusyThread(busy_us)
+    for mode in ("hot path", "hot path + busy thread", "inline", "worker"):
+        tracer = Tracer(JsonlExporter(tempfile.mkdtemp()), settings=Settings())
+        pipeline = tracer.pipeline
+        if mode == "hot path":
+            tracer.builder._sink = lambda trace: None
+        elif mode == "hot path + busy thread":
+            tracer.builder._sink = busy.submit
+            background[mode] = busy.thread
+        elif mode == "inline":
+
+            def build_here(trace: Any, pipeline: Any = pipeline) -> None:
+                encoded = pipeline._prepare(trace, pipeline._counters)
+                if encoded is not None:
+                    pipeline.exporter.export([encoded])
+
+            tracer.builder._sink = build_here
+        tracers[mode] = tracer
+        callbacks[mode] = [AITelHandler(tracer=tracer)]
+    cpu: dict[str, list[float]] = {mode: [] for mode in callbacks}
+    thread_cpu: dict[str, list[float]] = {"hot path + busy thread": [], "worker": []}
+    for rnd in range(rounds):
+        modes = list(callbacks)
+        for mode in modes[rnd % len(modes) :] + modes[: rnd % len(modes)]:
+            tracer = tracers.get(mode)
+            for _ in range(20):
+                run(callbacks[mode])
+            if tracer is not None:
+                tracer.flush(30.0)
+            busy.idle()
+            gc.collect()
+            if mode == "worker" and tracer.pipeline._worker is not None:
+                background[mode] = tracer.pipeline._worker
+            thread = background.get(mode)
+            clock = time.pthread_getcpuclockid(thread.ident) if thread and thread.ident else None
+            t0 = time.clock_gettime(clock) if clock is not None else 0.0
+            start = time.process_time()
+            for _ in range(requests):
+                run(callbacks[mode])
+            if tracer is not None:
+                tracer.flush(30.0)
+            if mode in thread_cpu:
+                busy.idle()
+            cpu[mode].append((time.process_time() - start) / requests * 1e6)
+            if clock is not None:
+                thread_cpu[mode].append((time.clock_gettime(clock) - t0) / requests * 1e6)
+    for tracer in tracers.values():
+        tracer.shutdown(5.0)
+    base = statistics.median(cpu["none"])
+    out = {"no callbacks": base}
+    for mode, values in cpu.items():
+        if mode == "none":
+            continue
+        total = statistics.median(values) - base
+        out[mode] = total
+        if thread_cpu.get(mode):
+            own = statistics.median(thread_cpu[mode])
+            out[f"{mode}: its thread"] = own
+            out[f"{mode}: the caller"] = total - own
+    return out
+
+
 def full_collection_ms(rounds: int = ROUNDS) -> dict[str, float]:
     times = []
     for _ in range(rounds):
@@ -142,14 +271,33 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--requests", type=int, default=500, help="requests per workload")
     p.add_argument("--packets", type=int, default=5_000, help="3 KB packets")
     p.add_argument("--workloads", default=",".join(WORKLOADS))
+    p.add_argument("--in-place", default="lcel", help="LangChain workloads measured in place")
+    p.add_argument("--in-place-rounds", type=int, default=20)
+    p.add_argument(
+        "--busy-us", type=float, default=300.0, help="the busy thread's CPU per request (µs)"
+    )
+    p.add_argument("--one-cpu", action="store_true", help="pin the process to one CPU")
     p.add_argument("--json", help="write the results here")
     args = p.parse_args(argv)
+    if args.one_cpu:
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     names = [n for n in args.workloads.split(",") if n]
+    places = [n for n in args.in_place.split(",") if n and not WORKLOADS[n].missing()]
     results = {
+        "one_cpu": args.one_cpu,
+        "in_place": {n: in_place(n, args.in_place_rounds, 200, args.busy_us) for n in places},
         "requests": request_stages(names, args.requests),
         "packet_3kb": packet_stages(args.packets),
         "full_collection": full_collection_ms(),
     }
+    print(
+        "== in place: CPU per request over no callbacks (µs, medians of "
+        f"{args.in_place_rounds} rounds{'; one CPU' if args.one_cpu else ''}) =="
+    )
+    for name, row in results["in_place"].items():
+        print(name)
+        for key, value in row.items():
+            print(f"  {key:36} {value:7,.0f}")
     print("== per request (µs of CPU, tight loop) ==")
     for name, row in results["requests"].items():
         cells = "  ".join(
