@@ -45,7 +45,10 @@ PACKAGES = (
     "httpx",
 )
 MEMORY_CONFIGS = "baseline,noop,aitel-jsonl,langfuse,langsmith,openinference"
-OUTAGE_CONFIGS = "baseline,aitel-http,aitel-http+spool,aitel-otlp,langfuse,langsmith,openinference"
+OUTAGE_CONFIGS = (
+    "baseline,aitel-http,aitel-http+spool,aitel-otlp,aitel-otlp+spool,"
+    "langfuse,langsmith,openinference"
+)
 
 
 def _csv(value: str) -> list[str]:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
 import threading
+import time
 import weakref
 from collections.abc import Sequence
 
@@ -143,6 +145,77 @@ def test_full_queue_with_a_spool_overflows_to_it_and_loses_nothing(tmp_path) -> 
     assert pipeline.shutdown(5)
     ids = [p["packet_id"] for p in delivered.packets] + _spooled_ids(tmp_path / "spool")
     assert sorted(ids) == sorted(f"p{i}" for i in range(1000))  # each exactly once
+
+
+def _closed_endpoint() -> str:
+    """A URL on 127.0.0.1 where nothing listens: connections are refused at once."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/v1/packets"
+
+
+def test_with_a_spool_a_dead_destination_sends_batches_there_instead_of_holding_the_queue(
+    tmp_path,
+) -> None:
+    """Connections refused, the exporter's own policy retrying for 20 s: the first batch is
+    spooled after ``spool_after_s`` of retries, and every batch after it while the
+    destination is down goes straight to the spool; finished requests do not pile up."""
+    from aitel.exporters.http import HttpExporter
+    from aitel.exporters.retry import RetryPolicy
+    from aitel.spool import DiskSpool
+
+    exporter = HttpExporter(
+        _closed_endpoint(), retry=RetryPolicy(initial_backoff_s=0.05, max_backoff_s=0.1)
+    )
+    assert exporter.policy.max_elapsed_s == 20.0
+    pipeline = ExportPipeline(
+        exporter,
+        spool=DiskSpool(tmp_path / "spool"),
+        config=PipelineConfig(max_batch_size=10, schedule_delay_s=0.01, spool_after_s=0.3),
+    )
+    try:
+        assert exporter.policy.max_elapsed_s == 0.3
+        for i in range(30):
+            pipeline.submit(packet(i))
+        deadline = time.monotonic() + 10.0  # far less than the 20 s the policy would retry
+        while pipeline.stats().spooled < 30:
+            assert time.monotonic() < deadline, pipeline.stats()
+            threading.Event().wait(0.02)
+        stats = pipeline.stats()
+        assert stats.exported == 0 and stats.dropped == 0 and stats.queue_depth == 0
+        assert exporter.stats().short_circuited > 0  # later batches did not wait at all
+    finally:
+        pipeline.shutdown(2.0)
+    assert sorted(_spooled_ids(tmp_path / "spool")) == sorted(f"p{i}" for i in range(30))
+
+
+def test_retries_in_place_are_limited_only_when_there_is_a_spool(tmp_path) -> None:
+    """Without a spool the exporter's policy is the only chance a batch has: it stays."""
+    from aitel.exporters.http import HttpExporter
+    from aitel.exporters.otlp import OtlpExporter
+    from aitel.exporters.retry import RetryPolicy
+    from aitel.spool import DiskSpool
+
+    url = "http://127.0.0.1:9/v1/packets"
+    alone = HttpExporter(url)
+    spooled = HttpExporter(url)
+    stricter = HttpExporter(url, retry=RetryPolicy(max_elapsed_s=0.5))
+    otlp = OtlpExporter("http://127.0.0.1:9/v1/traces", env={})
+    pipelines = [ExportPipeline(alone)] + [
+        ExportPipeline(exporter, spool=DiskSpool(tmp_path / str(n)))
+        for n, exporter in enumerate([spooled, stricter, otlp])
+    ]
+    try:
+        assert alone.policy.max_elapsed_s == 20.0
+        assert spooled.policy.max_elapsed_s == 2.0  # PipelineConfig.spool_after_s
+        assert stricter.policy.max_elapsed_s == 0.5  # never longer than configured
+        assert otlp.policy.max_elapsed_s == 2.0
+        spooled.limit_retries(None)
+        assert spooled.policy == RetryPolicy()
+    finally:
+        for pipeline in pipelines:
+            pipeline.shutdown(1.0)
 
 
 def test_overflow_drop_keeps_dropping_with_a_spool(tmp_path) -> None:

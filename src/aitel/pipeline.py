@@ -24,7 +24,11 @@ ends without running ``atexit``, it flushes from a multiprocessing finalizer.
 An exporter may offer ``set_deadline(deadline: float | None)`` (a
 ``time.monotonic()`` value): ``shutdown`` - and ``flush`` when there is a
 spool - use it so that the exporter stops retrying in time for the rest to be
-spooled or counted within the budget.
+spooled or counted within the budget. It may offer
+``limit_retries(max_elapsed_s: float | None)``: with a spool the pipeline
+limits how long one batch is retried in place (``spool_after_s``), so that a
+destination that is down sends batches to the spool instead of holding every
+finished request queued behind them in memory.
 """
 
 from __future__ import annotations
@@ -100,6 +104,13 @@ class PipelineConfig:
     schedule_delay_s: float = 0.5
     shutdown_timeout_s: float = 5.0
     spool_retry_interval_s: float = 5.0
+    spool_after_s: float = 2.0
+    """With a spool: how long a batch is retried in place before it is spooled instead.
+
+    Applies to exporters that offer ``limit_retries`` (HTTP, OTLP); without a spool
+    their own retry policy applies (20 s by default), as nothing else would keep
+    the batch.
+    """
     overflow: OverflowPolicy = "spool"
     """A full queue with a spool: ``"spool"`` (the caller runs) or ``"drop"`` (counted)."""
 
@@ -208,7 +219,9 @@ class ExportPipeline:
         self._materialize = materialize or _as_packet
         self._init_state()
         _register(self)
-        if spool is not None:  # deliver what an earlier run left in the spool without new traffic
+        if spool is not None:
+            self._call_exporter("limit_retries", self.config.spool_after_s)
+            # deliver what an earlier run left in the spool without new traffic
             self._start_worker()
 
     def _init_state(self) -> None:
@@ -418,12 +431,16 @@ class ExportPipeline:
 
     def _limit_exporter(self, deadline: float | None) -> None:
         """Tell an exporter that supports it when to stop retrying (None: no limit)."""
-        hook = getattr(self.exporter, "set_deadline", None)
+        self._call_exporter("set_deadline", deadline)
+
+    def _call_exporter(self, hook_name: str, value: float | None) -> None:
+        """Call one of the exporter's optional hooks, if it has it."""
+        hook = getattr(self.exporter, hook_name, None)
         if callable(hook):
             try:
-                hook(deadline)
+                hook(value)
             except Exception as exc:
-                report_internal_error("exporter.set_deadline", exc)
+                report_internal_error(f"exporter.{hook_name}", exc)
 
     def _abandon_queue(self) -> None:
         """Packets still queued when the shutdown budget ran out are counted, not forgotten.

@@ -302,8 +302,10 @@ class SenderExporter(abc.ABC):
     """
 
     sender: HttpSender
+    policy: RetryPolicy
     cooldown_s: float
     max_cooldown_s: float
+    _configured_policy: RetryPolicy | None = None
     _interrupt: Interrupt
     _closed: bool
     _lock: threading.Lock
@@ -358,6 +360,17 @@ class SenderExporter(abc.ABC):
         self._interrupt.stop()
         if self.sender.in_flight == 0:
             self.sender.close()
+
+    def limit_retries(self, max_elapsed_s: float | None) -> None:
+        """Retry a batch in place for at most ``max_elapsed_s``; None: as configured.
+
+        The pipeline calls this when it has a spool: a batch the destination
+        does not take by then is handed back, spooled and replayed later,
+        instead of keeping every request queued behind it in memory.
+        """
+        configured = self._configured_policy or self.policy
+        self._configured_policy = configured
+        self.policy = configured if max_elapsed_s is None else configured.at_most(max_elapsed_s)
 
     def set_deadline(self, deadline: float | None) -> None:
         """Give up retries and waits at ``deadline`` (``time.monotonic()``); None removes it.

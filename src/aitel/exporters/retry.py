@@ -188,6 +188,10 @@ class RetryPolicy:
         """The same policy with no retries (probing an endpoint that was down)."""
         return replace(self, max_attempts=1)
 
+    def at_most(self, max_elapsed_s: float) -> RetryPolicy:
+        """The same policy, giving up after ``max_elapsed_s`` if that is sooner."""
+        return replace(self, max_elapsed_s=min(self.max_elapsed_s, max_elapsed_s))
+
     def should_retry(self, outcome: Outcome) -> bool:
         """Connection errors and retryable statuses; never an interrupted attempt."""
         if outcome.interrupted:
