@@ -144,23 +144,25 @@ def run_memory(
             "--collector",
             collector_url or "",
         ]
-        with open(stderr_path, "ab") as err:
-            try:
-                proc = subprocess.run(
-                    cmd, stdout=subprocess.PIPE, stderr=err, timeout=timeout_s, check=False
-                )
-            except subprocess.TimeoutExpired:
-                out["configs"][name] = {"status": "error", "reason": f"timed out ({timeout_s}s)"}
-                continue
-        lines = proc.stdout.decode(errors="replace").strip().splitlines()
-        try:
-            out["configs"][name] = json.loads(lines[-1])
-        except (IndexError, json.JSONDecodeError):
-            out["configs"][name] = {
-                "status": "error",
-                "reason": f"child exited {proc.returncode}; see {stderr_path}",
-            }
+        out["configs"][name] = run_child(cmd, stderr_path, timeout_s)
     return out
+
+
+def run_child(cmd: list[str], stderr_path: Path, timeout_s: float) -> dict[str, Any]:
+    """Run one configuration's child process: the JSON on its last line of output."""
+    with open(stderr_path, "ab") as err:
+        try:
+            proc = subprocess.run(
+                cmd, stdout=subprocess.PIPE, stderr=err, timeout=timeout_s, check=False
+            )
+        except subprocess.TimeoutExpired:
+            return {"status": "error", "reason": f"timed out ({timeout_s}s)"}
+    lines = proc.stdout.decode(errors="replace").strip().splitlines()
+    try:
+        result: dict[str, Any] = json.loads(lines[-1])
+    except (IndexError, json.JSONDecodeError):
+        return {"status": "error", "reason": f"child exited {proc.returncode}; see {stderr_path}"}
+    return result
 
 
 def main() -> int:

@@ -26,7 +26,6 @@ import json
 import os
 import shutil
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,7 +33,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench_memory import rss_bytes
+from bench_memory import rss_bytes, run_child
 
 HERE = Path(__file__).resolve().parent
 SPOOL_SUFFIX = "+spool"
@@ -130,22 +129,7 @@ def run_outage(
             *("--requests", str(requests), "--sample-every", str(sample_every)),
             *("--warmup", str(warmup)),
         ]
-        with open(stderr_path, "ab") as err:
-            try:
-                proc = subprocess.run(
-                    cmd, stdout=subprocess.PIPE, stderr=err, timeout=timeout_s, check=False
-                )
-            except subprocess.TimeoutExpired:
-                out["configs"][name] = {"status": "error", "reason": f"timed out ({timeout_s}s)"}
-                continue
-        lines = proc.stdout.decode(errors="replace").strip().splitlines()
-        try:
-            out["configs"][name] = json.loads(lines[-1])
-        except (IndexError, json.JSONDecodeError):
-            out["configs"][name] = {
-                "status": "error",
-                "reason": f"child exited {proc.returncode}; see {stderr_path}",
-            }
+        out["configs"][name] = run_child(cmd, stderr_path, timeout_s)
     return out
 
 
