@@ -353,12 +353,12 @@ class ExportPipeline:
         if self.spool is None:
             return self._flush(deadline)
         # "flushed" means delivered or spooled: stop retrying early enough to spool the rest
-        self._limit_exporter(deadline - self._spool_reserve(timeout))
+        self._call_exporter("set_deadline", deadline - self._spool_reserve(timeout))
         try:
             return self._flush(deadline)
         finally:
             if not self._closed:
-                self._limit_exporter(None)
+                self._call_exporter("set_deadline", None)
 
     def _flush(self, deadline: float) -> bool:
         target = self._enqueued()
@@ -396,7 +396,7 @@ class ExportPipeline:
         deadline = time.monotonic() + budget
         # the last moments are kept for the batch in hand to be spooled (or counted)
         settle = deadline - min(0.25, budget * 0.05)
-        self._limit_exporter(settle - self._spool_reserve(budget))
+        self._call_exporter("set_deadline", settle - self._spool_reserve(budget))
         flushed = self._flush(settle)
         with self._cond:
             self._closed = True
@@ -429,12 +429,12 @@ class ExportPipeline:
             return 0.0
         return min(2.0, max(budget, 0.0) / 3)
 
-    def _limit_exporter(self, deadline: float | None) -> None:
-        """Tell an exporter that supports it when to stop retrying (None: no limit)."""
-        self._call_exporter("set_deadline", deadline)
-
     def _call_exporter(self, hook_name: str, value: float | None) -> None:
-        """Call one of the exporter's optional hooks, if it has it."""
+        """Call one of the exporter's optional hooks, if it has it.
+
+        ``set_deadline``: when to stop retrying (None: no limit);
+        ``limit_retries``: how long one batch may be retried in place.
+        """
         hook = getattr(self.exporter, hook_name, None)
         if callable(hook):
             try:
