@@ -13,7 +13,7 @@ so each configuration and workload gets its own counters
 * OTLP traces (``.../v1/traces``, protobuf or JSON, gzip/deflate): spans;
 * LangSmith ``.../runs/multipart`` (plain or zstd): ``post.<run id>`` parts;
   ``.../runs/batch``: entries of ``post``;
-* aitel ``.../v1/packets`` (a JSON array, gzip): packets.
+* aitel ``.../v1/packets`` (a JSON array, plain or gzip): packets.
 
 ``GET /_sink/stats`` returns the counters as JSON; ``POST /_sink/reset`` clears
 them. Any other GET (LangSmith asks for ``/info``) gets ``{}``.

@@ -95,6 +95,50 @@ def test_fields_from_a_newer_minor_version_are_accepted_and_kept(
     }
 
 
+def test_one_packet_per_line_is_stored_as_sent(
+    collector: CollectorServer, tmp_path: Path, template: dict[str, Any]
+) -> None:
+    """application/x-ndjson: each valid line is stored byte for byte; answers name both types."""
+    packets = [fresh(template) for _ in range(3)]
+    lines = [orjson.dumps(p) for p in packets]
+    lines[1] = orjson.dumps(packets[1], option=orjson.OPT_INDENT_2).replace(b"\n", b" ")
+    body = lines[0] + b"\r\n" + lines[1] + b"\n\n" + lines[2] + b"\n"
+    response = post(collector, body, **{"content-type": "application/x-ndjson"})
+    assert response.status_code == 200
+    assert response.json() == {"accepted": 3, "duplicates": 0, "rejected": []}
+    assert response.headers["accept-post"] == "application/json, application/x-ndjson"
+    stored = {packet_id: body for packet_id, _, body in rows(tmp_path / "store.db")}
+    assert stored == {p["packet_id"]: line for p, line in zip(packets, lines, strict=True)}
+    assert post(collector, b"[]").headers["accept-post"] == (
+        "application/json, application/x-ndjson"
+    )
+
+
+def test_lines_are_checked_one_by_one(
+    collector: CollectorServer, tmp_path: Path, template: dict[str, Any]
+) -> None:
+    """Bad lines are rejected by their index (blank lines not counted); the rest is stored."""
+    good, bad = fresh(template), fresh(template, status="MAYBE")
+    body = b"\n".join(
+        [orjson.dumps(bad), b"", b"{not json", orjson.dumps(good), b"42", b'{"x": NaN}']
+    )
+    response = post(collector, body, **{"content-type": "application/x-ndjson; charset=utf-8"})
+    assert response.status_code == 207
+    rejected = response.json()["rejected"]
+    assert [(r["index"], r["packet_id"]) for r in rejected] == [
+        (0, bad["packet_id"]),
+        (1, None),
+        (3, None),
+        (4, None),
+    ]
+    assert rejected[0]["reason"].startswith("status:")
+    assert rejected[1]["reason"].startswith("not JSON:")
+    assert [r[0] for r in rows(tmp_path / "store.db")] == [good["packet_id"]]
+    nothing = post(collector, b"{not json\n", **{"content-type": "application/x-ndjson"})
+    assert nothing.status_code == 400
+    assert nothing.json()["error"] == "no valid packets"
+
+
 def test_table_layout_and_wal_mode(collector: CollectorServer, tmp_path: Path) -> None:
     """packets(packet_id TEXT PRIMARY KEY, received_at TEXT, body BLOB), WAL journal."""
     conn = sqlite3.connect(tmp_path / "store.db")
@@ -265,6 +309,40 @@ def test_exporter_and_collector_agree_end_to_end(
     tracer.shutdown(5)
     stored = sorted(orjson.loads(body)["request_id"] for _, _, body in rows(tmp_path / "store.db"))
     assert stored == sorted(f"e2e-{n}" for n in range(20))
+
+
+class RecordingTransport(httpx.HTTPTransport):
+    """A real transport that notes each request's content type and encoding."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[tuple[str, str | None]] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.sent.append((request.headers["content-type"], request.headers.get("content-encoding")))
+        return super().handle_request(request)
+
+
+def test_the_exporter_sends_lines_once_the_collector_offers_them(
+    collector: CollectorServer, tmp_path: Path
+) -> None:
+    """The first batch is an array; after the collector's Accept-Post, lines; uncompressed on loopback."""
+    transport = RecordingTransport()
+    exporter = HttpExporter(collector.url, token=TOKEN, transport=transport)
+    tracer = aitel.Tracer(exporter, settings=Settings(redaction=()))
+    for batch in range(3):
+        for n in range(5):
+            with aitel.trace("lines", input={"n": n}, tracer=tracer, request_id=f"b{batch}-{n}"):
+                pass
+        assert tracer.flush(10)
+    tracer.shutdown(5)
+    assert transport.sent == [
+        ("application/json", None),
+        ("application/x-ndjson", None),
+        ("application/x-ndjson", None),
+    ]
+    stored = sorted(orjson.loads(body)["request_id"] for _, _, body in rows(tmp_path / "store.db"))
+    assert stored == sorted(f"b{b}-{n}" for b in range(3) for n in range(5))
 
 
 def test_store_reports_inserted_and_duplicates(tmp_path: Path) -> None:

@@ -107,6 +107,107 @@ def test_small_bodies_are_sent_plain() -> None:
     assert "content-encoding" not in server.requests[0].headers
 
 
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "http://127.0.0.1:4319/v1/packets",
+        "http://127.8.0.1/v1/packets",
+        "http://localhost:4319/v1/packets",
+        "http://[::1]:4319/v1/packets",
+    ],
+)
+def test_loopback_endpoints_get_plain_bodies_unless_gzip_is_asked_for(endpoint: str) -> None:
+    """Compression buys nothing on this machine; gzip=True still compresses."""
+    packets = batch(200)
+    for gzip_option, expected in ((None, None), (True, "gzip"), (False, None)):
+        server = Server()
+        exporter = HttpExporter(
+            endpoint, gzip=gzip_option, transport=httpx.MockTransport(server), retry=FAST
+        )
+        assert exporter.export(packets).exported == 200
+        assert server.requests[0].headers.get("content-encoding") == expected
+    server = Server()
+    exporter = HttpExporter(URL, gzip=False, transport=httpx.MockTransport(server), retry=FAST)
+    exporter.export(packets)
+    assert "content-encoding" not in server.requests[0].headers
+
+
+def lines_of(request: httpx.Request) -> list[bytes]:
+    raw = request.content
+    if request.headers.get("content-encoding") == "gzip":
+        raw = gzip.decompress(raw)
+    return raw.split(b"\n")
+
+
+OFFERS_LINES = {"Accept-Post": "application/json, application/x-ndjson"}
+
+
+def accepting(request: httpx.Request) -> httpx.Response:
+    """A collector that takes both body types and says so."""
+    if request.headers["content-type"] == "application/x-ndjson":
+        count = len(lines_of(request))
+    else:
+        count = len(body_of(request))
+    return httpx.Response(200, json={"accepted": count}, headers=OFFERS_LINES)
+
+
+def test_lines_are_sent_once_the_endpoint_offers_them() -> None:
+    """After an answer with Accept-Post naming application/x-ndjson, one packet per line."""
+    server = Server(default=accepting)
+    exporter = server.exporter()
+    first, second = batch(3), batch(3, start=3)
+    assert exporter.export(first).exported == 3
+    assert exporter.export(second).exported == 3
+    array, lines = server.requests
+    assert array.headers["content-type"] == "application/json"
+    assert lines.headers["content-type"] == "application/x-ndjson"
+    assert lines_of(lines) == [p.data for p in second]
+
+
+def test_lines_can_be_forced_or_refused() -> None:
+    """ndjson=True sends lines from the start; ndjson=False never does."""
+    server = Server(default=accepting)
+    server.exporter(ndjson=True).export(batch(2))
+    assert server.requests[0].headers["content-type"] == "application/x-ndjson"
+    server = Server(default=accepting)
+    exporter = server.exporter(ndjson=False)
+    for start in (0, 2, 4):
+        exporter.export(batch(2, start=start))
+    assert {r.headers["content-type"] for r in server.requests} == {"application/json"}
+
+
+def test_an_endpoint_that_stops_offering_lines_gets_arrays_again() -> None:
+    """Lines refused without the offer (an older collector now): the batch goes again as an array."""
+
+    def older(request: httpx.Request) -> httpx.Response:
+        if request.headers["content-type"] != "application/json":
+            return httpx.Response(400, json={"error": "body is not JSON"})
+        return httpx.Response(200, json={"accepted": len(body_of(request))})
+
+    server = Server(accepting, default=older)
+    exporter = server.exporter()
+    assert exporter.export(batch(2)).exported == 2
+    result = exporter.export(batch(3, start=2))
+    assert (result.exported, result.rejected) == (3, 0)
+    assert exporter.export(batch(1, start=5)).exported == 1
+    assert [r.headers["content-type"] for r in server.requests] == [
+        "application/json",
+        "application/x-ndjson",
+        "application/json",
+        "application/json",
+    ]
+    assert [p["packet_id"] for p in body_of(server.requests[2])] == ["p2", "p3", "p4"]
+
+
+def test_a_packet_spanning_lines_goes_in_an_array() -> None:
+    """Lines only when each packet is one line (a newline in a packet's bytes: an array)."""
+    server = Server(default=accepting)
+    exporter = server.exporter(ndjson=True)
+    spread = [EncodedPacket("p0", b'{\n"packet_id": "p0"}'), *batch(1, start=1)]
+    assert exporter.export(spread).exported == 2
+    assert server.requests[0].headers["content-type"] == "application/json"
+
+
 def test_token_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without an explicit token, AITEL_TOKEN is used; without either, no header is sent."""
     monkeypatch.setenv("AITEL_TOKEN", "from-env")

@@ -3,10 +3,18 @@
 Wire format
 -----------
 ``POST <endpoint>`` with ``Content-Type: application/json`` (gzip-compressed
-above 1 KiB) and ``Authorization: Bearer <token>``. The body is a JSON array of
+above 1 KiB, unless the endpoint is on a loopback address) and
+``Authorization: Bearer <token>``. The body is a JSON array of
 packets, made by joining the bytes each packet was encoded to once::
 
     [{"packet_id": "...", ...},{"packet_id": "...", ...}]
+
+Once the endpoint answers with ``Accept-Post`` naming ``application/x-ndjson``
+(``aitel collect`` does), later batches go as one packet per line with that
+content type, which the collector checks for about a third less CPU. Any
+answer to lines without that header (an older collector behind the same URL)
+switches back to arrays, and a batch it refused is sent again as an array.
+``ndjson=False`` never sends lines; ``ndjson=True`` always does.
 
 Answers
 -------
@@ -51,6 +59,7 @@ from .http_transport import HttpOutcome, HttpSender, SenderExporter
 from .retry import RetryPolicy, is_rejection
 
 JSON_CONTENT_TYPE = "application/json"
+NDJSON_CONTENT_TYPE = "application/x-ndjson"
 TOKEN_ENV = "AITEL_TOKEN"
 
 
@@ -76,7 +85,11 @@ class HttpExporter(SenderExporter):
     ``token`` defaults to ``AITEL_TOKEN``. ``retry`` is the per-batch
     :class:`RetryPolicy`; ``cooldown_s``/``max_cooldown_s`` bound how long an
     endpoint that just failed is skipped. ``transport`` takes any
-    ``httpx.BaseTransport`` (``httpx.MockTransport`` in tests).
+    ``httpx.BaseTransport`` (``httpx.MockTransport`` in tests). ``gzip``:
+    compress bodies over 1 KiB (True), never (False), or unless the endpoint
+    is on a loopback address (None). ``ndjson``:
+    send one packet per line once the endpoint says it takes them (None),
+    never (False) or always (True).
     """
 
     _site = "exporter.http"
@@ -88,13 +101,14 @@ class HttpExporter(SenderExporter):
         token: str | None = None,
         timeout_s: float = 10.0,
         retry: RetryPolicy | None = None,
-        gzip: bool = True,
+        gzip: bool | None = None,
         gzip_level: int = 1,
         verify: bool | ssl.SSLContext = True,
         headers: Mapping[str, str] | None = None,
         transport: Any = None,
         cooldown_s: float = 1.0,
         max_cooldown_s: float = 30.0,
+        ndjson: bool | None = None,
     ) -> None:
         if not endpoint:
             raise ConfigError("the http exporter needs an endpoint (AITEL_ENDPOINT)")
@@ -102,6 +116,8 @@ class HttpExporter(SenderExporter):
         self.policy = retry or RetryPolicy()
         self.cooldown_s = cooldown_s
         self.max_cooldown_s = max_cooldown_s
+        self.ndjson = ndjson
+        self._lines = bool(ndjson)
         self.sender = HttpSender(
             endpoint,
             token=token if token is not None else os.environ.get(TOKEN_ENV),
@@ -150,14 +166,23 @@ class HttpExporter(SenderExporter):
         return self._send(batch, policy)
 
     def _send(self, batch: list[EncodedPacket], policy: RetryPolicy) -> ExportResult:
-        body = _json_array(batch)
+        body = _json_lines(batch) if self._lines else None
+        lines = body is not None
+        if body is not None:
+            content_type = NDJSON_CONTENT_TYPE
+        else:
+            body, content_type = _json_array(batch), JSON_CONTENT_TYPE
         outcome = self.sender.send(
-            body, content_type=JSON_CONTENT_TYPE, policy=policy, interrupt=self._interrupt
+            body, content_type=content_type, policy=policy, interrupt=self._interrupt
         )
         c = self._counts
         c["requests"] += outcome.attempts
         c["retries"] += outcome.attempts - 1
         c["bytes_sent"] += len(body) * outcome.attempts
+        if self.ndjson is None and outcome.status is not None:
+            self._lines = _takes_lines(outcome.accept_post)
+            if lines and not self._lines and is_rejection(outcome.status):
+                return self._send(batch, policy)  # refused as lines: once more as an array
         if outcome.ok:
             self._mark_up()
             return self._accepted(batch, outcome)
@@ -213,6 +238,20 @@ def _json_array(batch: list[EncodedPacket]) -> bytes:
         parts.pop()  # the last comma
     parts.append(b"]")
     return b"".join(parts)
+
+
+def _json_lines(batch: list[EncodedPacket]) -> bytes | None:
+    """One packet per line (``application/x-ndjson``); None if a packet spans lines."""
+    body = b"\n".join([packet.data for packet in batch])
+    return body if body.count(b"\n") == len(batch) - 1 else None
+
+
+def _takes_lines(accept_post: str) -> bool:
+    """Does an ``Accept-Post`` header name ``application/x-ndjson``?"""
+    return any(
+        part.partition(";")[0].strip().lower() == NDJSON_CONTENT_TYPE
+        for part in accept_post.split(",")
+    )
 
 
 def _rejections(batch: list[EncodedPacket], body: bytes) -> list[str]:

@@ -40,9 +40,14 @@ class SizeLimitProcessor:
             return False  # nothing in it can be too long
         limit = self.max_value_chars
         cut = _truncate(packet, limit)
-        while len(dumps(packet)) > self.max_packet_bytes and limit > 64:
+        if cut:
+            size = len(dumps(packet))
+        while size > self.max_packet_bytes and limit > 64:
             limit //= 4
-            cut += _truncate(packet, limit)
+            more = _truncate(packet, limit)
+            if more:
+                cut += more
+                size = len(dumps(packet))
         if cut:
             notes = processing_notes(packet)
             notes["truncated_values"] = int(notes.get("truncated_values", 0)) + cut
