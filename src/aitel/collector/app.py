@@ -8,8 +8,8 @@
     :class:`aitel.schema.ContextPacket`; valid ones are stored once per
     ``packet_id``. Every answer carries ``Accept-Post`` naming both body
     types, which tells :class:`~aitel.exporters.http.HttpExporter` that it may
-    send lines: a line is checked on its own and stored as sent, which costs
-    the collector about a third less than an array, whose packets are all
+    send lines: a line is checked on its own and stored as sent, about a
+    third less CPU than checking a packet of an array, whose packets are all
     parsed at once and encoded again for storage. The answer comes after the
     commit::
 
