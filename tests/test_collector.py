@@ -21,7 +21,9 @@ import aitel
 from aitel.collector import CollectorServer, PacketStore, register
 from aitel.collector.store import WriteResult
 from aitel.config import Settings
+from aitel.exporters.base import EncodedPacket
 from aitel.exporters.http import HttpExporter
+from aitel.exporters.retry import RetryPolicy
 
 TOKEN = "s3cret"
 
@@ -234,6 +236,33 @@ def test_bodies_over_the_limit_are_413(tmp_path: Path, template: dict[str, Any])
     with CollectorServer(store=str(tmp_path / "s.db"), max_body_bytes=2000) as server:
         response = httpx.post(server.url, content=orjson.dumps([fresh(template)] * 3))
         assert response.status_code == 413
+
+
+def test_more_packets_than_allowed_in_one_request_is_413(
+    tmp_path: Path, template: dict[str, Any]
+) -> None:
+    """A batch of many tiny items is refused whole, as an array or as lines; the exporter splits."""
+    with CollectorServer(store=str(tmp_path / "s.db"), max_batch_packets=4) as server:
+        for body, content_type in (
+            (b"[" + b",".join([b"1"] * 5) + b"]", "application/json"),
+            (b"1\n" * 5, "application/x-ndjson"),
+        ):
+            response = httpx.post(server.url, content=body, headers={"content-type": content_type})
+            assert response.status_code == 413
+            assert "in one request" in response.json()["error"]
+        four = [fresh(template) for _ in range(4)]
+        assert httpx.post(server.url, content=orjson.dumps(four)).json()["accepted"] == 4
+        exporter = HttpExporter(server.url, retry=RetryPolicy(max_elapsed_s=5.0))
+        try:
+            ten = [fresh(template) for _ in range(10)]
+            result = exporter.export([EncodedPacket(p["packet_id"], orjson.dumps(p)) for p in ten])
+            assert (result.exported, result.rejected) == (10, 0)
+            assert exporter.stats().splits >= 1
+        finally:
+            exporter.shutdown(5.0)
+        health = httpx.get(f"{server.base_url}/healthz").json()
+        assert health["packets"] == 14
+        assert health["too_large"] >= 3
 
 
 def test_a_full_write_queue_answers_429_with_retry_after(

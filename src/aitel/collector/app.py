@@ -17,7 +17,8 @@
         207 {"accepted": 2, "duplicates": 0,
              "rejected": [{"index": 1, "packet_id": "...", "reason": "..."}]}
         400 {"error": "...", "accepted": 0, "rejected": [...]}   # nothing valid
-        413 body too large        415 unknown Content-Encoding
+        413 body too large, or more than max_batch_packets packets
+        415 unknown Content-Encoding
         429 write queue full (Retry-After)    503 storage failed (Retry-After)
 
     ``accepted`` counts stored packets including ``duplicates`` (already stored).
@@ -66,6 +67,12 @@ class CollectorConfig:
     """Largest request body accepted, compressed or not (413 above)."""
     max_decoded_bytes: int = 256 * 1024 * 1024
     """Largest body after gzip decoding (413 above)."""
+    max_batch_packets: int = 10_000
+    """Most packets (or lines) in one request (413 above; the exporter then splits).
+
+    Bounds the work and the per-packet answer of one request: a body of tiny
+    invalid items would otherwise cost a rejection record each.
+    """
     max_pending_batches: int = 64
     """Batches waiting for the writer before requests get 429."""
     retry_after_s: int = 1
@@ -152,7 +159,11 @@ def create_app(config: CollectorConfig, store: PacketStore | None = None) -> Sta
 
         media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
         check = _check_lines if media_type in NDJSON_TYPES else _check_batch
-        checked = await run_in_threadpool(check, raw)
+        try:
+            checked = await run_in_threadpool(check, raw, config.max_batch_packets)
+        except _TooLarge as exc:
+            counters.add(too_large=1)
+            return JSONResponse({"error": str(exc)}, status_code=413)
         if isinstance(checked, str):
             counters.add(bad_requests=1)
             return JSONResponse({"error": checked}, status_code=400)
@@ -245,13 +256,18 @@ def _gunzip(data: bytes, limit: int) -> bytes:
 Checked = tuple[list[tuple[str, bytes]], list[dict[str, Any]]]
 
 
-def _check_batch(raw: bytes) -> Checked | str:
-    """Valid rows ``(packet_id, JSON bytes)`` and per-packet rejections, or an error message."""
+def _check_batch(raw: bytes, max_packets: int) -> Checked | str:
+    """Valid rows ``(packet_id, JSON bytes)`` and per-packet rejections, or an error message.
+
+    Raises :class:`_TooLarge` for more than ``max_packets`` packets.
+    """
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         return f"body is not JSON: {exc}"
     items = data if isinstance(data, list) else [data]
+    if len(items) > max_packets:
+        raise _TooLarge(f"{len(items)} packets in one request, over the limit of {max_packets}")
     rows: list[tuple[str, bytes]] = []
     rejected: list[dict[str, Any]] = []
     for index, item in enumerate(items):
@@ -264,13 +280,15 @@ def _check_batch(raw: bytes) -> Checked | str:
     return rows, rejected
 
 
-def _check_lines(raw: bytes) -> Checked:
+def _check_lines(raw: bytes, max_packets: int) -> Checked:
     """As :func:`_check_batch`, for one packet per line; a valid line is stored as sent.
 
     Each line is parsed and validated on its own, while its objects are still
     in the CPU's caches, and needs no encoding again. Blank lines are skipped
-    and not counted in the indexes.
+    and not counted in the indexes, but count towards ``max_packets``.
     """
+    if raw.count(b"\n") > max_packets:
+        raise _TooLarge(f"more than {max_packets} lines in one request")
     rows: list[tuple[str, bytes]] = []
     rejected: list[dict[str, Any]] = []
     index = 0

@@ -34,6 +34,12 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "--max-body-mb", type=float, default=64.0, help="largest request body in MiB (413 above)"
     )
     parser.add_argument(
+        "--max-batch-packets",
+        type=int,
+        default=10_000,
+        help="most packets in one request (413 above; default 10000)",
+    )
+    parser.add_argument(
         "--queue",
         type=int,
         default=64,
@@ -77,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         max_body_bytes=int(args.max_body_mb * 1024 * 1024),
+        max_batch_packets=args.max_batch_packets,
         max_pending_batches=args.queue,
         synchronous=args.synchronous,
         log_level=args.log_level,
