@@ -392,6 +392,40 @@ def test_a_deadline_bounds_an_export_to_a_server_that_never_answers() -> None:
     exporter.set_deadline(None)
 
 
+def test_requests_share_one_thread_and_an_abandoned_one_is_replaced() -> None:
+    """Posts reuse the sender's request thread; one left hanging past a deadline blocks nothing."""
+    release = threading.Event()
+    threads: list[threading.Thread] = []
+
+    def ok(request: httpx.Request) -> httpx.Response:
+        threads.append(threading.current_thread())
+        return httpx.Response(200, json={})
+
+    def hang(request: httpx.Request) -> httpx.Response:
+        threads.append(threading.current_thread())
+        release.wait(10)
+        return httpx.Response(200, json={})
+
+    exporter = Server(ok, ok, ok, hang, default=ok).exporter()
+    try:
+        for n in range(3):
+            assert exporter.export(batch(1, start=n)).exported == 1
+        first = threads[0]
+        assert threads == [first] * 3
+        assert first is not threading.current_thread()
+        exporter.set_deadline(time.monotonic() + 0.3)
+        assert len(exporter.export(batch(1, start=3)).retry) == 1  # given up, still hanging
+        exporter.set_deadline(None)
+        assert exporter.export(batch(1, start=4)).exported == 1
+        assert threads[4] is not first
+        release.set()
+        first.join(5)
+        assert not first.is_alive()  # it ended after the request it was left with
+    finally:
+        release.set()
+        exporter.shutdown(5.0)
+
+
 def test_shutdown_interrupts_a_retry_wait() -> None:
     """A long Retry-After wait ends as soon as the exporter is shut down."""
     server = Server(default=status(503, headers={"Retry-After": "30"}))

@@ -30,10 +30,12 @@ verify=True, headers=None, transport=None)``
     ``ssl.SSLContext`` for a private CA. ``transport`` takes any
     ``httpx.BaseTransport`` (e.g. ``httpx.MockTransport`` in tests).
 ``post(body, *, content_type, interrupt=None) -> HttpOutcome``
-    One attempt. The request runs on a short-lived daemon thread so that the
-    caller can stop waiting when ``interrupt`` is stopped or its deadline passes,
-    even if the server accepted the connection and never answers (the abandoned
-    request ends at its own timeout). Never raises.
+    One attempt. The request runs on a daemon thread of the sender's so that
+    the caller can stop waiting when ``interrupt`` is stopped or its deadline
+    passes, even if the server accepted the connection and never answers (the
+    abandoned request ends at its own timeout, and the next post gets a new
+    thread). The thread is kept for the next post: starting one costs about
+    0.2 ms of CPU here, a fifth of a whole request. Never raises.
 ``send(body, *, content_type, policy, interrupt=None) -> HttpOutcome``
     ``post`` under a :class:`~aitel.exporters.retry.RetryPolicy`. Never raises.
 ``after_fork()``
@@ -58,10 +60,11 @@ import encodings.idna  # noqa: F401
 import gzip as gzip_module
 import ipaddress
 import logging
+import queue
 import ssl
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
@@ -87,6 +90,45 @@ def is_loopback(endpoint: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+class _RequestThread:
+    """A daemon thread that runs the sender's requests one after another.
+
+    ``idle`` is False from :meth:`run` until the job is done, and True again
+    before ``then`` tells the caller, so that the caller's next request finds
+    it idle. A sender whose thread is still busy (with a request it gave up
+    waiting for) starts a new one and lets the old one end after that request.
+    """
+
+    __slots__ = ("_jobs", "idle")
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[tuple[Callable[[], None], Callable[[], None]] | None] = (
+            queue.SimpleQueue()
+        )
+        self.idle = True
+        threading.Thread(target=self._loop, name="aitel-http-request", daemon=True).start()
+
+    def run(self, job: Callable[[], None], then: Callable[[], None]) -> None:
+        """Run ``job`` on the thread, then call ``then`` there (whatever ``job`` did)."""
+        self.idle = False
+        self._jobs.put((job, then))
+
+    def stop(self) -> None:
+        """End the thread once its current job (if any) is done."""
+        self._jobs.put(None)
+
+    def _loop(self) -> None:
+        while (item := self._jobs.get()) is not None:
+            job, then = item
+            try:
+                job()
+            except Exception as exc:  # a job reports its own outcome; never lose the thread
+                report_internal_error("HttpSender.request", exc)
+            finally:
+                self.idle = True
+                then()
 
 
 def _httpx() -> Any:
@@ -176,6 +218,7 @@ class HttpSender:
         self._client = self._new_client()
         self._lock = threading.Lock()
         self._in_flight = 0
+        self._thread: _RequestThread | None = None
 
     def _new_client(self) -> Any:
         httpx = _httpx()
@@ -215,15 +258,14 @@ class HttpSender:
         done = threading.Event()
 
         def run() -> None:
-            try:
-                box.append(self._request(payload, headers, timeout, started))
-            finally:
-                done.set()
-                interrupt.notify()
+            box.append(self._request(payload, headers, timeout, started))
+
+        def finished() -> None:
+            done.set()
+            interrupt.notify()
 
         try:
-            thread = threading.Thread(target=run, name="aitel-http-request", daemon=True)
-            thread.start()
+            self._request_thread().run(run, finished)
         except RuntimeError:  # no new threads (interpreter shutting down): send inline
             return self._request(payload, headers, timeout, started)
         interrupt.wait(None, until=done.is_set)
@@ -234,6 +276,16 @@ class HttpSender:
             interrupted=True,
             elapsed_s=time.monotonic() - started,
         )
+
+    def _request_thread(self) -> _RequestThread:
+        """The idle request thread, or a new one if the last is still busy (or there is none)."""
+        with self._lock:
+            thread = self._thread
+            if thread is None or not thread.idle:
+                if thread is not None:
+                    thread.stop()  # it ends when the request it was left with does
+                thread = self._thread = _RequestThread()
+            return thread
 
     def _encode(self, body: bytes, content_type: str) -> tuple[bytes, dict[str, str]]:
         headers = {"Content-Type": content_type}
@@ -305,9 +357,14 @@ class HttpSender:
         """A forked child gets its own client; the parent's sockets are left alone."""
         self._lock = threading.Lock()
         self._in_flight = 0
+        self._thread = None  # the parent's thread does not exist here
         self._client = self._new_client()
 
     def close(self) -> None:
+        with self._lock:
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.stop()
         try:
             self._client.close()
         except Exception:  # closing must not fail the caller
