@@ -95,10 +95,11 @@ def is_loopback(endpoint: str) -> bool:
 class _RequestThread:
     """A daemon thread that runs the sender's requests one after another.
 
-    ``idle`` is False from :meth:`run` until the job is done, and True again
-    before ``then`` tells the caller, so that the caller's next request finds
-    it idle. A sender whose thread is still busy (with a request it gave up
-    waiting for) starts a new one and lets the old one end after that request.
+    The sender claims it (``idle = False``, under its lock) before :meth:`run`;
+    it is idle again before ``then`` tells the caller, so that the caller's
+    next request finds it idle. A sender whose thread is still busy (with a
+    request it gave up waiting for) starts a new one and lets the old one end
+    after that request.
     """
 
     __slots__ = ("_jobs", "idle")
@@ -112,7 +113,6 @@ class _RequestThread:
 
     def run(self, job: Callable[[], None], then: Callable[[], None]) -> None:
         """Run ``job`` on the thread, then call ``then`` there (whatever ``job`` did)."""
-        self.idle = False
         self._jobs.put((job, then))
 
     def stop(self) -> None:
@@ -278,13 +278,14 @@ class HttpSender:
         )
 
     def _request_thread(self) -> _RequestThread:
-        """The idle request thread, or a new one if the last is still busy (or there is none)."""
+        """The request thread, claimed; a new one if the last is still busy (or there is none)."""
         with self._lock:
             thread = self._thread
             if thread is None or not thread.idle:
                 if thread is not None:
                     thread.stop()  # it ends when the request it was left with does
                 thread = self._thread = _RequestThread()
+            thread.idle = False
             return thread
 
     def _encode(self, body: bytes, content_type: str) -> tuple[bytes, dict[str, str]]:
