@@ -268,16 +268,10 @@ def _check_batch(raw: bytes, max_packets: int) -> Checked | str:
     items = data if isinstance(data, list) else [data]
     if len(items) > max_packets:
         raise _TooLarge(f"{len(items)} packets in one request, over the limit of {max_packets}")
-    rows: list[tuple[str, bytes]] = []
-    rejected: list[dict[str, Any]] = []
+    checked: Checked = ([], [])
     for index, item in enumerate(items):
-        packet_id = item.get("packet_id") if isinstance(item, dict) else None
-        reason = _invalid(item)
-        if reason is not None:
-            rejected.append({"index": index, "packet_id": packet_id, "reason": reason})
-            continue
-        rows.append((str(packet_id), orjson.dumps(item)))
-    return rows, rejected
+        _sort(checked, index, item, None)
+    return checked
 
 
 def _check_lines(raw: bytes, max_packets: int) -> Checked:
@@ -289,8 +283,7 @@ def _check_lines(raw: bytes, max_packets: int) -> Checked:
     """
     if raw.count(b"\n") > max_packets:
         raise _TooLarge(f"more than {max_packets} lines in one request")
-    rows: list[tuple[str, bytes]] = []
-    rejected: list[dict[str, Any]] = []
+    checked: Checked = ([], [])
     index = 0
     for raw_line in raw.split(b"\n"):
         if not raw_line or raw_line.isspace():
@@ -299,16 +292,21 @@ def _check_lines(raw: bytes, max_packets: int) -> Checked:
         try:
             item = orjson.loads(line)
         except orjson.JSONDecodeError as exc:
-            rejected.append({"index": index, "packet_id": None, "reason": f"not JSON: {exc}"})
+            checked[1].append({"index": index, "packet_id": None, "reason": f"not JSON: {exc}"})
         else:
-            reason = _invalid(item)
-            if reason is None:
-                rows.append((item["packet_id"], line))
-            else:
-                packet_id = item.get("packet_id") if isinstance(item, dict) else None
-                rejected.append({"index": index, "packet_id": packet_id, "reason": reason})
+            _sort(checked, index, item, line)
         index += 1
-    return rows, rejected
+    return checked
+
+
+def _sort(checked: Checked, index: int, item: Any, stored: bytes | None) -> None:
+    """Add ``item`` to the rows (as ``stored``, or encoded again) or to the rejections."""
+    reason = _invalid(item)
+    if reason is None:
+        checked[0].append((item["packet_id"], orjson.dumps(item) if stored is None else stored))
+    else:
+        packet_id = item.get("packet_id") if isinstance(item, dict) else None
+        checked[1].append({"index": index, "packet_id": packet_id, "reason": reason})
 
 
 # Only the verdict is used (the stored row is the packet's own JSON), so unknown

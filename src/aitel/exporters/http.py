@@ -166,10 +166,9 @@ class HttpExporter(SenderExporter):
         return self._send(batch, policy)
 
     def _send(self, batch: list[EncodedPacket], policy: RetryPolicy) -> ExportResult:
-        body = _json_lines(batch) if self._lines else None
-        lines = body is not None
-        if body is not None:
-            content_type = NDJSON_CONTENT_TYPE
+        lines = _json_lines(batch) if self._lines else None
+        if lines is not None:
+            body, content_type = lines, NDJSON_CONTENT_TYPE
         else:
             body, content_type = _json_array(batch), JSON_CONTENT_TYPE
         outcome = self.sender.send(
@@ -181,7 +180,7 @@ class HttpExporter(SenderExporter):
         c["bytes_sent"] += len(body) * outcome.attempts
         if self.ndjson is None and outcome.status is not None:
             self._lines = _takes_lines(outcome.accept_post)
-            if lines and not self._lines and is_rejection(outcome.status):
+            if lines is not None and not self._lines and is_rejection(outcome.status):
                 return self._send(batch, policy)  # refused as lines: once more as an array
         if outcome.ok:
             self._mark_up()

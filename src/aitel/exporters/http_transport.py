@@ -99,7 +99,9 @@ class _RequestThread:
     it is idle again before ``then`` tells the caller, so that the caller's
     next request finds it idle. A sender whose thread is still busy (with a
     request it gave up waiting for) starts a new one and lets the old one end
-    after that request.
+    after that request. (Not a ``ThreadPoolExecutor``: its threads are joined
+    at interpreter exit, so an abandoned request would hold the exit until its
+    timeout.)
     """
 
     __slots__ = ("_jobs", "idle")
