@@ -6,7 +6,7 @@ import asyncio
 import threading
 
 import pytest
-from fakes import StreamingUsageModel, answer, usage
+from fakes import FailingModel, StreamingUsageModel, answer, usage
 from langchain_aitel import AITelHandler
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
@@ -88,6 +88,50 @@ async def test_astream(aitel_packets: PacketCapture) -> None:
     assert parts
     llm = aitel_packets.steps(aitel_packets.one(), "chat_model")[0]["llm"]
     assert llm["streamed"] and llm["usage"]["total_tokens"] == 6
+
+
+def _stream_inputs(packet: dict) -> tuple[object, dict[str, object]]:
+    """The packet's input and each chain step's input, by step name."""
+    return packet["payload"]["input"], {
+        s["name"]: s["input"] for s in packet["steps"] if s["kind"] == "chain"
+    }
+
+
+@pytest.mark.parametrize("mode", ["stream", "astream", "astream_events"])
+def test_streamed_request_records_its_real_input(aitel_packets: PacketCapture, mode: str) -> None:
+    """A streamed run starts with a placeholder input; the real one comes with its end."""
+    model = GenericFakeChatModel(messages=iter([AIMessage("one two")]))
+    chain = PROMPT | model | StrOutputParser()
+    config = {"callbacks": [AITelHandler()]}
+    if mode == "stream":
+        assert "".join(chain.stream({"q": "hi"}, config=config)) == "one two"
+    else:
+
+        async def consume() -> None:
+            if mode == "astream":
+                _ = [c async for c in chain.astream({"q": "hi"}, config=config)]
+            else:
+                _ = [e async for e in chain.astream_events({"q": "hi"}, config=config)]
+
+        asyncio.run(consume())
+    packet = aitel_packets.one()
+    request_input, step_inputs = _stream_inputs(packet)
+    assert request_input == {"q": "hi"}
+    assert step_inputs["RunnableSequence"] == {"q": "hi"}
+    # the parser got the model's streamed message, added up
+    parser_input = step_inputs["StrOutputParser"]
+    assert isinstance(parser_input, dict) and parser_input["content"] == "one two"
+    assert packet["payload"]["output"] == "one two"
+
+
+def test_failed_stream_records_its_real_input(aitel_packets: PacketCapture) -> None:
+    """A stream that fails still records what it was given."""
+    chain = PROMPT | FailingModel(messages=iter([])) | StrOutputParser()
+    with pytest.raises(ConnectionError, match="upstream overloaded"):
+        list(chain.stream({"q": "hi"}, config={"callbacks": [AITelHandler()]}))
+    packet = aitel_packets.one()
+    assert packet["status"] == "FAILURE"
+    assert packet["payload"]["input"] == {"q": "hi"}
 
 
 async def test_hundred_concurrent_ainvokes_give_hundred_unmixed_packets(
