@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import uuid
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -173,6 +174,40 @@ def test_gzip_bodies_are_accepted(collector: CollectorServer, template: dict[str
     """Content-Encoding: gzip is decoded."""
     body = gzip.compress(orjson.dumps([fresh(template)]))
     assert post(collector, body, **{"content-encoding": "gzip"}).json()["accepted"] == 1
+
+
+def test_every_gzip_member_is_decoded(
+    collector: CollectorServer, tmp_path: Path, template: dict[str, Any]
+) -> None:
+    """A body of several gzip members (RFC 1952 allows it) stores every packet."""
+    first, second = fresh(template), fresh(template)
+    body = gzip.compress(orjson.dumps(first) + b"\n") + gzip.compress(orjson.dumps(second))
+    response = post(
+        collector, body, **{"content-encoding": "gzip", "content-type": "application/x-ndjson"}
+    )
+    assert response.json()["accepted"] == 2
+    assert {r[0] for r in rows(tmp_path / "store.db")} == {first["packet_id"], second["packet_id"]}
+
+
+def _cut_after_flush(data: bytes) -> bytes:
+    """A gzip stream of ``data`` cut after a full flush: readable so far, but no end."""
+    compressor = zlib.compressobj(wbits=31)
+    return compressor.compress(data) + compressor.flush(zlib.Z_FULL_FLUSH)
+
+
+@pytest.mark.parametrize("damage", ["cut short", "trailing bytes"])
+def test_damaged_gzip_is_refused_not_stored_in_part(
+    collector: CollectorServer, tmp_path: Path, template: dict[str, Any], damage: str
+) -> None:
+    """A gzip body cut short, or followed by other bytes, is 400 and nothing is stored."""
+    lines = b"\n".join(orjson.dumps(fresh(template)) for _ in range(3))
+    body = _cut_after_flush(lines) if damage == "cut short" else gzip.compress(lines) + b"JUNK"
+    response = post(
+        collector, body, **{"content-encoding": "gzip", "content-type": "application/x-ndjson"}
+    )
+    assert response.status_code == 400
+    assert "not valid gzip" in response.json()["error"]
+    assert rows(tmp_path / "store.db") == []
 
 
 @pytest.mark.parametrize("authorization", [None, "Bearer wrong", f"Basic {TOKEN}"])

@@ -245,12 +245,32 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
 def _gunzip(data: bytes, limit: int) -> bytes:
-    decoder = zlib.decompressobj(wbits=47)  # gzip or zlib header
-    out = decoder.decompress(data, limit + 1)
-    if len(out) > limit or decoder.unconsumed_tail:
-        raise _TooLarge(f"decoded body is over the {limit}-byte limit")
-    return out + decoder.flush()
+    """Every member of a gzip (or zlib) body, decoded; raises ``zlib.error`` if it is damaged.
+
+    A body cut short (no end of stream) or with bytes after its last member
+    is refused rather than stored in part.
+    """
+    parts: list[bytes] = []
+    size = 0
+    rest = data
+    while True:
+        decoder = zlib.decompressobj(wbits=47)  # gzip or zlib header
+        part = decoder.decompress(rest, limit - size + 1)
+        size += len(part)
+        if size > limit or decoder.unconsumed_tail:
+            raise _TooLarge(f"decoded body is over the {limit}-byte limit")
+        if not decoder.eof:
+            raise zlib.error("the stream is cut short")
+        parts.append(part)
+        rest = decoder.unused_data
+        if not rest:
+            return b"".join(parts)
+        if not rest.startswith(_GZIP_MAGIC):
+            raise zlib.error(f"{len(rest)} bytes after the end of the stream")
 
 
 Checked = tuple[list[tuple[str, bytes]], list[dict[str, Any]]]
