@@ -192,3 +192,40 @@ def test_pool_forked_inside_an_open_request(tmp_path: Path) -> None:
     """Children forked while the parent is inside aitel.trace(): their own packets, no copies."""
     packets, _ = run_script(tmp_path, POOL, "fork", "no-flush", "outer")
     check_pool_packets(packets, outer=True)
+
+
+@pytest.mark.parametrize(
+    "setting",
+    ["AITEL_SAMPLE_RATE=abc", "AITEL_REDACTION=bogus", "AITEL_PRICING_FILE=missing.json"],
+)
+def test_invalid_settings_never_fail_the_applications_call(tmp_path: Path, setting: str) -> None:
+    """A bad AITEL_* value is logged; the traced call works and its packet still lands."""
+    name, _, value = setting.partition("=")
+    script = tmp_path / "job.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import aitel
+
+            @aitel.observe
+            def double(x):
+                return 2 * x
+
+            print(double(21))
+            aitel.flush()
+            """
+        )
+    )
+    result = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        env={**os.environ, name: value},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "42"
+    assert "invalid AITEL_* settings" in result.stderr and value in result.stderr
+    (packet,) = read_packets(tmp_path / "aitel-telemetry")
+    assert packet["payload"] == {"input": 21, "output": 42}

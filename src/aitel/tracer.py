@@ -7,12 +7,13 @@ environment variables on first use).
 
 from __future__ import annotations
 
+import logging
 import threading
 import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ._safety import call_safely, report_internal_error
+from ._safety import call_safely, internal_errors, report_internal_error
 from .assembly import build_packet
 from .builder import PacketBuilder, TraceOptions, TraceRecord
 from .config import ConfigError, Settings
@@ -195,9 +196,30 @@ def get_tracer() -> Tracer:
     if tracer is None:
         with _lock:
             if _global is None:
-                _global = Tracer()
+                _global = _tracer_from_env()
             tracer = _global
     return tracer
+
+
+def _tracer_from_env() -> Tracer:
+    """A tracer from the ``AITEL_*`` settings; with the defaults if they are invalid.
+
+    The first traced call of the application creates it: an invalid setting
+    must not make that call fail. It is logged as an error and the packets go
+    to the default JSONL files, so that none is lost; :func:`configure`
+    (called explicitly) raises instead.
+    """
+    try:
+        return Tracer()
+    except Exception as exc:
+        logging.getLogger("aitel").error(
+            "aitel: invalid AITEL_* settings (%s: %s); packets go to the default "
+            "JSONL files until aitel.configure() is called",
+            type(exc).__name__,
+            exc,
+        )
+        internal_errors.record("tracer.from_env")
+        return Tracer(settings=Settings())
 
 
 def configure(exporter: Exporter | str | None = None, **settings: Any) -> Tracer:
