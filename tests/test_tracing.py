@@ -166,6 +166,101 @@ async def test_observe_async_generator(aitel_packets: PacketCapture) -> None:
     assert aitel_packets.one()["payload"]["output"] == [0, 1]
 
 
+def test_observed_generator_behaves_like_the_undecorated_one(
+    aitel_packets: PacketCapture,
+) -> None:
+    """send(), throw(), close() and the return value reach the function unchanged."""
+
+    def accumulate():
+        total = 0
+        while (value := (yield total)) is not None:
+            total += value
+        return f"total {total}"
+
+    def recovers():
+        try:
+            yield 1
+        except ValueError:
+            yield "handled"
+
+    for fn, traced in (
+        (accumulate, aitel.observe(accumulate)),
+        (recovers, aitel.observe(recovers)),
+    ):
+        plain, gen = fn(), traced()
+        assert next(gen) == next(plain)
+        if fn is accumulate:
+            assert gen.send(2) == plain.send(2) == 2
+            assert gen.send(5) == plain.send(5) == 7
+            with pytest.raises(StopIteration) as traced_stop:
+                gen.send(None)
+            with pytest.raises(StopIteration) as plain_stop:
+                plain.send(None)
+            assert traced_stop.value.value == plain_stop.value.value == "total 7"
+        else:
+            assert gen.throw(ValueError()) == plain.throw(ValueError()) == "handled"
+            gen.close()
+
+    def delegate():
+        return (yield from aitel.observe(accumulate)())
+
+    outer = delegate()
+    next(outer)
+    outer.send(3)
+    with pytest.raises(StopIteration) as stop:
+        outer.send(None)
+    assert stop.value.value == "total 3"
+
+    assert len(aitel_packets.packets()) == 3
+    recovered = next(p for p in aitel_packets.packets() if p["payload"]["output"] == [1, "handled"])
+    assert recovered["status"] == "SUCCESS"  # closed by the caller: not a failure
+    sums = sorted(
+        (p["payload"]["output"] for p in aitel_packets.packets() if p is not recovered), key=len
+    )
+    assert sums == [[0, 3, "total 3"], [0, 2, 7, "total 7"]]
+
+
+def test_observed_generator_that_does_not_handle_a_thrown_error_fails(
+    aitel_packets: PacketCapture,
+) -> None:
+    @aitel.observe
+    def numbers():
+        yield 1
+        yield 2
+
+    gen = numbers()
+    next(gen)
+    with pytest.raises(KeyError):
+        gen.throw(KeyError("stop"))
+    packet = aitel_packets.one()
+    assert packet["status"] == "FAILURE" and packet["error"]["type"] == "KeyError"
+
+
+async def test_observed_async_generator_behaves_like_the_undecorated_one(
+    aitel_packets: PacketCapture,
+) -> None:
+    """asend(), athrow() and aclose() reach the function unchanged."""
+
+    async def echo():
+        received = []
+        try:
+            while True:
+                value = yield len(received)
+                received.append(value)
+        except ValueError:
+            yield f"handled after {received}"
+
+    plain, gen = echo(), aitel.observe(echo)()
+    assert await gen.asend(None) == await plain.asend(None) == 0
+    assert await gen.asend("hello") == await plain.asend("hello") == 1
+    assert await gen.athrow(ValueError()) == await plain.athrow(ValueError())
+    await gen.aclose()
+    await plain.aclose()
+    packet = aitel_packets.one()
+    assert packet["status"] == "SUCCESS"
+    assert packet["payload"]["output"] == [0, 1, "handled after ['hello']"]
+
+
 async def test_async_with_trace(aitel_packets: PacketCapture) -> None:
     async with aitel.trace("async-job", request_id="req-123") as t:
         async with t.step("work", kind="tool") as s:
@@ -200,3 +295,27 @@ def test_a_cut_in_the_request_metadata_is_counted_on_the_packet() -> None:
     assert note == "n" * 50 + "…[truncated 150 chars]"
     assert packet["steps"][0]["metadata"]["note"] == note  # the root step's own copy
     assert packet["processing"]["truncated_values"] == 2
+
+
+def test_span_methods_never_raise_into_the_application(aitel_packets: PacketCapture) -> None:
+    """A document whose attribute raises, or arguments of the wrong shape, are reported."""
+    from aitel._safety import internal_errors
+
+    class Document:
+        id = "doc-1"
+
+        @property
+        def content(self) -> str:
+            raise ZeroDivisionError
+
+    before = internal_errors.total
+    with aitel.trace("rag") as t, t.step("search", kind="retriever") as s:
+        s.set_retrieval(query="q", documents=[Document()])
+        s.set_llm(messages=42)  # type: ignore[arg-type]
+        t.set_output("done")
+    assert internal_errors.total == before + 1  # set_llm's, counted
+    packet = aitel_packets.one()
+    assert packet["status"] == "SUCCESS" and packet["payload"]["output"] == "done"
+    (step,) = aitel_packets.steps(packet, "retriever")
+    (doc,) = step["retrieval"]["documents"]
+    assert doc["id"] == "doc-1" and doc["content"] == "<unreadable: ZeroDivisionError>"

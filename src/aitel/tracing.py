@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Generator, Mapping, Sequence
 from typing import Any, TypeVar, overload
 
 from ._ids import new_id
-from ._safety import call_safely
+from ._safety import call_safely, guarded
 from .assembly import NEUTRAL
 from .builder import ActiveRun, TraceOptions, active_run
 from .schema import StepKind
@@ -27,6 +27,8 @@ from .tracer import Tracer, get_tracer
 F = TypeVar("F", bound=Callable[..., Any])
 
 _DOC_FIELDS = ("id", "score", "source", "content", "metadata")
+_MAX_ITEMS = 1_000
+"""Items of a traced generator kept as its output."""
 
 
 class Span:
@@ -128,7 +130,9 @@ class Span:
         return Span(self.tracer, name, kind, input, self.run_id, metadata=metadata, tags=tags)
 
     # -- data ----------------------------------------------------------------------
+    # Called by the application: an error inside is reported, never raised (see _safety).
 
+    @guarded
     def set_input(self, value: Any) -> None:
         self._input = value
         self.tracer.builder.set_inputs(self.run_id, value)
@@ -136,16 +140,20 @@ class Span:
     def set_output(self, value: Any) -> None:
         self._output = value
 
+    @guarded
     def set_metadata(self, **values: Any) -> None:
         self.tracer.builder.add_metadata(self.run_id, values)
 
+    @guarded
     def event(self, name: str, data: Any = None) -> None:
         self.tracer.builder.event(self.run_id, name, data)
 
+    @guarded
     def token(self) -> None:
         """A streamed chunk arrived (the first one sets time to first token)."""
         self.tracer.builder.token(self.run_id)
 
+    @guarded
     def set_llm(
         self,
         *,
@@ -186,11 +194,13 @@ class Span:
             },
         )
 
+    @guarded
     def set_retrieval(self, *, query: str | None = None, documents: Sequence[Any] = ()) -> None:
         """Record a retrieval; documents are dicts or objects with id/score/source/content."""
         docs = [_document(d) for d in documents]
         self.tracer.builder.update(self.run_id, {"retrieval": {"query": query, "documents": docs}})
 
+    @guarded
     def set_tool(self, *, name: str | None = None, tool_call_id: str | None = None) -> None:
         self.tracer.builder.update(
             self.run_id, {"tool": {"name": name or self.name, "tool_call_id": tool_call_id}}
@@ -205,7 +215,15 @@ def _document(doc: Any) -> dict[str, Any]:
                 if key in doc:
                     out["content"] = doc[key]
         return out
-    return {k: getattr(doc, k) for k in _DOC_FIELDS if hasattr(doc, k)}
+    out = {}
+    for key in _DOC_FIELDS:
+        try:
+            out[key] = getattr(doc, key)
+        except AttributeError:
+            continue
+        except Exception as exc:  # a property of the application's that raises
+            out[key] = f"<unreadable: {type(exc).__name__}>"
+    return out
 
 
 def trace(
@@ -266,8 +284,9 @@ def observe(
     """Trace a function: a packet per call, or a step when called inside a trace.
 
     Works for plain and ``async`` functions, generators and async generators
-    (the step ends when the generator is exhausted or closed). Exceptions are
-    recorded and re-raised unchanged.
+    (the step ends when the generator is exhausted or closed; ``send``,
+    ``throw``, ``close`` and a generator's return value pass through as if it
+    were not decorated). Exceptions are recorded and re-raised unchanged.
     """
 
     def decorate(fn: F) -> F:
@@ -285,11 +304,27 @@ def observe(
                 span = open_span(args, kwargs)
                 items: list[Any] = []
                 span.open(activate=False)
+                agen = fn(*args, **kwargs)
+                sent: Any = None
+                thrown: BaseException | None = None
                 try:
-                    async for item in fn(*args, **kwargs):
-                        if capture_output and len(items) < 1_000:
+                    while True:
+                        try:
+                            if thrown is None:
+                                item = await agen.asend(sent)
+                            else:
+                                item, thrown = await agen.athrow(thrown), None
+                        except StopAsyncIteration:
+                            break
+                        if capture_output and len(items) < _MAX_ITEMS:
                             items.append(item)
-                        yield item
+                        try:
+                            sent = yield item
+                        except GeneratorExit:
+                            await agen.aclose()
+                            raise
+                        except BaseException as exc:  # athrow(): passed on to the generator
+                            thrown = exc
                 except BaseException as exc:
                     span.set_output(items if capture_output else None)
                     span.close(exc if isinstance(exc, Exception) else None)
@@ -302,29 +337,42 @@ def observe(
         if inspect.isgeneratorfunction(fn):
 
             @functools.wraps(fn)
-            def gen_wrapper(*args: Any, **kwargs: Any) -> Iterator[Any]:
+            def gen_wrapper(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
                 span = open_span(args, kwargs)
                 items: list[Any] = []
                 span.open(activate=False)
                 gen = fn(*args, **kwargs)
+                sent: Any = None
+                thrown: BaseException | None = None
                 try:
                     while True:
                         with ActiveRun(span.tracer.builder, span.run_id):
                             try:
-                                item = next(gen)
+                                if thrown is None:
+                                    item = gen.send(sent)
+                                else:
+                                    item, thrown = gen.throw(thrown), None
                             except StopIteration as stop:
-                                if capture_output and stop.value is not None:
-                                    items.append(stop.value)
+                                result = stop.value
                                 break
-                        if capture_output and len(items) < 1_000:
+                        if capture_output and len(items) < _MAX_ITEMS:
                             items.append(item)
-                        yield item
+                        try:
+                            sent = yield item
+                        except GeneratorExit:
+                            gen.close()
+                            raise
+                        except BaseException as exc:  # throw(): passed on to the generator
+                            thrown = exc
                 except BaseException as exc:
                     span.set_output(items if capture_output else None)
                     span.close(exc if isinstance(exc, Exception) else None)
                     raise
+                if capture_output and result is not None:
+                    items.append(result)
                 span.set_output(items if capture_output else None)
                 span.close()
+                return result
 
             return gen_wrapper  # type: ignore[return-value]
 
