@@ -64,7 +64,10 @@ print("".join(chain.stream({"question": "And when streaming?"}, config)))
 aitel.flush()
 
 exporter = aitel.get_tracer().exporter
-last = orjson.loads(exporter.path.read_bytes().splitlines()[-1])
-retrieval = next(s["retrieval"] for s in last["steps"] if s["kind"] == "retriever")
+invoked, streamed = (orjson.loads(line) for line in exporter.path.read_bytes().splitlines()[-2:])
+retrieval = next(s["retrieval"] for s in invoked["steps"] if s["kind"] == "retriever")
 print("documents:", [(d["id"], d["score"], d["source"]) for d in retrieval["documents"]])
-print("performance:", last["performance"])
+perf = invoked["performance"]
+print("invoke: tokens", perf["prompt_tokens"], perf["completion_tokens"], "cost", perf["cost_usd"])
+# the fake model streams no usage (a real provider's last chunk carries it)
+print("stream: time to first token (ms)", streamed["performance"]["time_to_first_token_ms"])

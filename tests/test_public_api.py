@@ -44,3 +44,16 @@ print("ok")
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+
+
+def test_documented_submodules_need_no_import_of_their_own() -> None:
+    """``aitel.asgi.AITelMiddleware`` and ``aitel.testing`` work after ``import aitel`` alone."""
+    code = """
+import aitel
+assert "aitel.asgi" not in __import__("sys").modules
+print(aitel.asgi.AITelMiddleware.__name__, aitel.testing.capture_packets.__name__)
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert result.stdout.split() == ["AITelMiddleware", "capture_packets"], result.stderr

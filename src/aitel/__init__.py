@@ -8,6 +8,7 @@ See https://github.com/aitel-dev/aitel for the full guide.
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
@@ -26,6 +27,9 @@ from .tracing import Span, observe, trace
 
 if TYPE_CHECKING:
     from langchain_aitel import AITelHandler as AITelHandler
+
+    from . import asgi as asgi
+    from . import testing as testing
 
 __all__ = [
     # record
@@ -70,7 +74,13 @@ __all__ = [
 ]
 
 
+_SUBMODULES = frozenset({"asgi", "testing"})
+"""Loaded on first use: ``aitel.asgi.AITelMiddleware``, ``aitel.testing.capture_packets``."""
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
     if name == "AITelHandler":
         try:
             from langchain_aitel import AITelHandler
