@@ -23,11 +23,14 @@ A streamed query returns before the model is even called (LlamaIndex's
 streaming generators are lazy). The step that returned the stream stays open
 and the stream is wrapped so that the model call made while it is drained is
 recorded inside the same request; the request ends when the stream does.
+A chat engine's streamed turn ends when LlamaIndex has written its answer
+(``StreamChatEndEvent``, from the thread or task that drains the model).
 """
 
 from __future__ import annotations
 
 import inspect
+import threading
 from collections.abc import AsyncGenerator, Generator, Mapping
 from typing import Any
 
@@ -36,7 +39,11 @@ from llama_index.core.base.base_query_engine import BaseQueryEngine
 from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.base.llms.base import BaseLLM
 from llama_index.core.base.response.schema import AsyncStreamingResponse, StreamingResponse
-from llama_index.core.chat_engine.types import BaseChatEngine
+from llama_index.core.chat_engine.types import BaseChatEngine, StreamingAgentChatResponse
+from llama_index.core.instrumentation.events.chat_engine import (
+    StreamChatEndEvent,
+    StreamChatErrorEvent,
+)
 from llama_index.core.instrumentation.events.embedding import (
     EmbeddingEndEvent,
     EmbeddingStartEvent,
@@ -129,6 +136,7 @@ class _Run:
 
     __slots__ = (
         "anchor_id",
+        "chat_stream",
         "instance",
         "kind",
         "op",
@@ -155,6 +163,20 @@ class _Run:
         self.instance: Any = None
         self.prompt: Any = None
         self.anchor_id: str | None = None
+        # a chat engine's streamed answer (see SpanTranslator._await_chat_stream):
+        # the span id it waits under, or what the writer reported first
+        self.chat_stream: _ChatStream | None = None
+
+
+class _ChatStream:
+    """How far a streamed chat answer has got: written (or failed), and who waits for it."""
+
+    __slots__ = ("done", "error", "span_id")
+
+    def __init__(self) -> None:
+        self.span_id: str | None = None
+        self.done = False
+        self.error: BaseException | None = None
 
 
 class _Skip:
@@ -182,6 +204,7 @@ class SpanTranslator:
         self._streaming: dict[str, _Run] = {}
         self._event_handlers: dict[type, Any] = {}
         self._categories: dict[type, int] = {}
+        self._chat_lock = threading.Lock()
 
     # -- helpers -------------------------------------------------------------
 
@@ -387,6 +410,10 @@ class SpanTranslator:
         if run.op in ("embedding", "rerank"):
             builder.end(run.run_id, run.response if run.response is not None else result)
             return
+        if isinstance(result, StreamingAgentChatResponse) and self._await_chat_stream(
+            span_id, run, result
+        ):
+            return
         if isinstance(result, StreamingResponse | AsyncStreamingResponse):
             # The model has not run yet: this step (and every step that passes
             # the response on) ends when the stream does.
@@ -412,6 +439,57 @@ class SpanTranslator:
             result,
             wait_for_children=run.root and isinstance(result, _STREAM_TYPES),
         )
+
+    def _await_chat_stream(
+        self, span_id: str, run: _Run, response: StreamingAgentChatResponse
+    ) -> bool:
+        """Keep a chat engine's run open until its streamed answer is written.
+
+        ``stream_chat`` / ``astream_chat`` return at once; a thread (or task)
+        of LlamaIndex's then drains the model's stream into the response and
+        the chat memory, and reports ``StreamChatEndEvent`` (or
+        ``StreamChatErrorEvent``) from inside this span's context. The run
+        ends then (:meth:`_on_chat_stream_end`), so that the model call made
+        meanwhile belongs to this request. False when the writer finished
+        first: the run ends now.
+        """
+        if run.op != "chat_engine":
+            return False
+        with self._chat_lock:
+            state = run.chat_stream
+            if state is None or not state.done:
+                run.chat_stream = state or _ChatStream()
+                run.chat_stream.span_id = span_id
+                run.response = response
+                self._runs[span_id] = run
+                return True
+        run.chat_stream = None
+        builder = self.options.tracer.builder
+        if state.error is not None:
+            builder.fail(run.run_id, state.error, outputs=response)
+        else:
+            builder.end(run.run_id, response)
+        return True
+
+    def _on_chat_stream_end(self, event: Any) -> None:
+        run = self._resolve(event.span_id)
+        if run is None or run.op != "chat_engine":
+            return
+        error = event.exception if isinstance(event, StreamChatErrorEvent) else None
+        with self._chat_lock:
+            state = run.chat_stream
+            if state is None or state.span_id is None:  # before the span's exit
+                run.chat_stream = state or _ChatStream()
+                run.chat_stream.done = True
+                run.chat_stream.error = error
+                return
+            run.chat_stream = None
+            self._runs.pop(state.span_id, None)
+        builder = self.options.tracer.builder
+        if error is not None:
+            builder.fail(run.run_id, error, outputs=run.response)
+        else:
+            builder.end(run.run_id, run.response)
 
     def span_drop(self, span_id: str, err: BaseException | None) -> None:
         builder = self.options.tracer.builder
@@ -451,6 +529,8 @@ class SpanTranslator:
             (ReRankStartEvent, self._on_rerank_start),
             (ReRankEndEvent, self._on_rerank_end),
             (ExceptionEvent, self._on_exception),
+            (StreamChatEndEvent, self._on_chat_stream_end),
+            (StreamChatErrorEvent, self._on_chat_stream_end),
         ]
         for base, method in table:
             if issubclass(cls, base):
