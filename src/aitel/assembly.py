@@ -165,7 +165,7 @@ def build_packet(
         "error_message": error["message"] if error is not None else None,
         "error": error,
         "pipeline_metadata": metadata,
-        "payload": {"input": _payload_input(root_step), "output": root_step.get("output")},
+        "payload": {"input": _payload_input(root_step), "output": _payload_output(root_step)},
         "steps": steps,
         "performance": performance,
         "model_internals": {"logprobs": ctx.logprobs} if ctx.logprobs else None,
@@ -192,6 +192,17 @@ def _payload_input(root_step: dict[str, Any]) -> Any:
         llm = root_step["llm"]
         return llm.get("messages") if llm.get("messages") is not None else llm.get("prompts")
     return root_step.get("input")
+
+
+def _payload_output(root_step: dict[str, Any]) -> Any:
+    """The request's output; for a bare retrieval, the documents it found.
+
+    A retriever step keeps its documents under ``retrieval`` only (not twice).
+    """
+    output = root_step.get("output")
+    if output is None and isinstance(root_step.get("retrieval"), dict):
+        return root_step["retrieval"].get("documents")
+    return output
 
 
 def _trace_id(request_id: str) -> str:

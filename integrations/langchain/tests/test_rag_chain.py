@@ -320,3 +320,14 @@ def test_finished_requests_leave_nothing_for_the_cycle_collector(
     floor = cyclic_garbage([NoOp()])
     assert cyclic_garbage([AITelHandler()]) <= floor
     assert len(aitel_packets.packets()) == 11
+
+
+def test_a_bare_retriever_call_outputs_its_documents(aitel_packets: PacketCapture) -> None:
+    """Called on its own, a retriever's packet has the documents as the request's output."""
+    docs = StaticRetriever().invoke("refunds?", config={"callbacks": [AITelHandler()]})
+    packet = aitel_packets.one()
+    (step,) = packet["steps"]
+    assert packet["payload"]["input"] == "refunds?"
+    assert packet["payload"]["output"] == step["retrieval"]["documents"]
+    assert [d["content"] for d in packet["payload"]["output"]] == [d.page_content for d in docs]
+    assert step["output"] is None  # the step keeps them under retrieval only
