@@ -112,6 +112,8 @@ def test_react_agent_tool_call_is_linked_to_its_model_turn(fakes, packets, steps
     ]
     assert tool["tool"]["requested_by_step_id"] == first["step_id"]
     assert second["llm"]["tool_calls"] == []
+    # what the model answered, though the agent then edits that message in place
+    assert second["output"] == "Thought: I can answer without using any more tools.\nAnswer: 6"
     assert packet["payload"]["output"] == "6"
     assert packet["performance"]["llm_calls"] == 2
 

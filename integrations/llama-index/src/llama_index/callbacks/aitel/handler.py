@@ -617,7 +617,12 @@ class SpanTranslator:
         run = self._runs.get(span_id) if span_id is not None else None
         if run is None or run.op != "llm":
             return
-        run.response = event.response
+        response = run.response = event.response
+        message = getattr(response, "message", None)
+        if message is not None:
+            # the text as answered: agents edit the message in place afterwards
+            # (ReActAgent strips "Answer:" from it), and it is read later
+            self.options.tracer.builder.update(run.run_id, {"output_text": message.content})
         if run.streaming:
             del self._runs[span_id]
             self._streaming.pop(span_id, None)

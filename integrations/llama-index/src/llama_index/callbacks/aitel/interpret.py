@@ -584,7 +584,8 @@ class LlamaIndexInterpreter:
             llm["prompts"] = [prompt if isinstance(prompt, str) else safe_str(prompt)]
             step["input"] = prompt if isinstance(prompt, str) else ctx.jsonable(prompt)
         if isinstance(response, ChatResponse):
-            step["output"] = ctx.jsonable(response.message.content)
+            text = attrs.get("output_text", response.message.content)
+            step["output"] = ctx.jsonable(text)
             llm["tool_calls"] = ctx.jsonable(message_tool_calls(response.message))
         elif isinstance(response, CompletionResponse):
             step["output"] = ctx.jsonable(response.text)
