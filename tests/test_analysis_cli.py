@@ -46,7 +46,9 @@ def test_generate_without_causes_and_gzip(tmp_path):
         == EXIT_OK
     )
     assert [p.name for p in tmp_path.iterdir()] == ["packets-00000.jsonl.gz"]
-    assert main(["generate", "--count", "-1", "--out", str(tmp_path)]) == EXIT_USAGE
+    with pytest.raises(SystemExit) as exit_:
+        main(["generate", "--count", "-1", "--out", str(tmp_path)])
+    assert exit_.value.code == EXIT_USAGE
 
 
 def test_analyze_prints_a_report(data, capsys):

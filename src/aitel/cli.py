@@ -11,12 +11,14 @@ from typing import Any
 
 import orjson
 
+from ._cli_types import at_least
 from ._version import __version__
 from .schema import json_schema
 from .validate import validate_files
 
 EXIT_OK = 0
-EXIT_INVALID = 1
+EXIT_INVALID = 1  # invalid packets
+EXIT_FAILED = 1  # the work failed (an output not writable)
 EXIT_USAGE = 2
 
 
@@ -55,7 +57,11 @@ def _validate(args: argparse.Namespace) -> int:
 def _schema(args: argparse.Namespace) -> int:
     data = orjson.dumps(json_schema(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
     if args.output:
-        Path(args.output).write_bytes(data)
+        try:
+            Path(args.output).write_bytes(data)
+        except OSError as exc:
+            print(f"aitel schema: error: cannot write {args.output}: {exc}", file=sys.stderr)
+            return EXIT_FAILED
     else:
         sys.stdout.write(data.decode())
     return EXIT_OK
@@ -117,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     validate = subparsers.add_parser("validate", help="check JSONL packet files against the schema")
     validate.add_argument("paths", nargs="+", help="files, directories or globs (gzip ok)")
-    validate.add_argument("--max-problems", type=int, default=50, help="problems to print")
+    validate.add_argument("--max-problems", type=at_least(0), default=50, help="problems to print")
     validate.set_defaults(func=_validate)
 
     schema = subparsers.add_parser("schema", help="print the context packet JSON Schema")
@@ -127,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = subparsers.add_parser(
         "demo", help="run an offline RAG + agent pipeline, write packets, print an analysis"
     )
-    demo.add_argument("--requests", type=int, default=60, help="how many requests to run")
+    demo.add_argument("--requests", type=at_least(1), default=60, help="how many requests to run")
     demo.add_argument("--dir", default=None, help="where packets go (default ./aitel-telemetry)")
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--no-analysis", action="store_true", help="skip the analysis at the end")

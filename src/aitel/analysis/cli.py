@@ -26,6 +26,7 @@ import orjson
 if TYPE_CHECKING:
     from rich.console import Console
 
+from aitel._cli_types import at_least, positive_number, probability
 from aitel.analysis.errors import (
     AnalysisError,
     InvalidFilterError,
@@ -78,26 +79,28 @@ def _add_filters(parser: argparse.ArgumentParser) -> None:
 def _add_analysis_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("analysis")
     group.add_argument(
-        "--alpha", type=float, default=0.05, help="significance level (default 0.05)"
+        "--alpha", type=probability, default=0.05, help="significance level (default 0.05)"
     )
     group.add_argument(
         "--min-failures",
-        type=int,
+        type=at_least(1),
         default=None,
         help="failures a root-cause hypothesis needs (default: 1%% of failures)",
     )
     group.add_argument(
         "--min-lift",
-        type=float,
+        type=positive_number,
         default=1.25,
         help="smallest failure-rate ratio reported as a cause (default 1.25)",
     )
-    group.add_argument("--top", type=int, default=10, help="root causes to list (default 10)")
     group.add_argument(
-        "--top-errors", type=int, default=20, help="error groups to list (default 20)"
+        "--top", type=at_least(0), default=10, help="root causes to list (default 10)"
     )
     group.add_argument(
-        "--threads", type=int, default=None, help="worker threads (default: all cores)"
+        "--top-errors", type=at_least(0), default=20, help="error groups to list (default 20)"
+    )
+    group.add_argument(
+        "--threads", type=at_least(1), default=None, help="worker threads (default: all cores)"
     )
     group.add_argument(
         "--no-cache",
@@ -177,7 +180,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Generate realistic packets of a retrieval-augmented assistant, with three "
         "planted failure causes unless --no-causes is given.",
     )
-    generate.add_argument("--count", type=int, required=True, help="number of packets")
+    generate.add_argument("--count", type=at_least(0), required=True, help="number of packets")
     generate.add_argument("--out", type=Path, required=True, help="output directory")
     generate.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     generate.add_argument(
@@ -186,10 +189,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="only background failures, independent of every attribute",
     )
     generate.add_argument(
-        "--per-file", type=int, default=100_000, help="packets per file (default 100000)"
+        "--per-file", type=at_least(1), default=100_000, help="packets per file (default 100000)"
     )
     generate.add_argument("--gzip", action="store_true", help="write .jsonl.gz files")
-    generate.add_argument("--workers", type=int, default=1, help="parallel processes")
+    generate.add_argument("--workers", type=at_least(1), default=1, help="parallel processes")
     generate.set_defaults(func=run_generate)
 
 
@@ -301,9 +304,6 @@ def _show(args: argparse.Namespace) -> int:
 def _generate(args: argparse.Namespace) -> int:
     from aitel.analysis.synthetic import SyntheticOptions, write_dataset
 
-    if args.count < 0:
-        _error("generate", "--count must be >= 0")
-        return EXIT_USAGE
     try:
         files = write_dataset(
             args.out,

@@ -52,7 +52,10 @@ def parse_time(value: str, *, now: datetime | None = None) -> datetime:
         base = now or datetime.now(timezone.utc)
         if base.tzinfo is not None:
             base = base.astimezone(timezone.utc).replace(tzinfo=None)
-        return base - timedelta(seconds=amount)
+        try:
+            return base - timedelta(seconds=amount)
+        except OverflowError:  # further back than datetime goes: from the start of time
+            return datetime.min
     iso = text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text
     try:
         parsed = datetime.fromisoformat(iso)

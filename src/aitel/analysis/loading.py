@@ -768,6 +768,8 @@ def load(
     sources = discover(inputs)
     if not sources:
         raise NoInputError("no packet files (*.jsonl, *.jsonl.gz, SQLite store) found")
+    if threads is not None and threads < 1:
+        raise ValueError(f"threads must be at least 1, got {threads}")
     facts = _fact_cache(cache)
     flt = filters or Filters()
     workdir = Path(tempfile.mkdtemp(prefix="aitel-analysis-"))

@@ -7,6 +7,8 @@ import os
 import sys
 from typing import Any
 
+from .._cli_types import at_least, port, positive_number
+
 TOKEN_ENV = "AITEL_COLLECTOR_TOKEN"
 
 
@@ -23,7 +25,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
     )
-    parser.add_argument("--port", type=int, default=4319, help="port to listen on (default 4319)")
+    parser.add_argument("--port", type=port, default=4319, help="port to listen on (default 4319)")
     parser.add_argument("--store", default="aitel.db", help="SQLite file (default aitel.db)")
     parser.add_argument(
         "--token",
@@ -31,17 +33,20 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         help=f"bearer token clients must send (default ${TOKEN_ENV}; none: no authentication)",
     )
     parser.add_argument(
-        "--max-body-mb", type=float, default=64.0, help="largest request body in MiB (413 above)"
+        "--max-body-mb",
+        type=positive_number,
+        default=64.0,
+        help="largest request body in MiB (413 above)",
     )
     parser.add_argument(
         "--max-batch-packets",
-        type=int,
+        type=at_least(1),
         default=10_000,
         help="most packets in one request (413 above; default 10000)",
     )
     parser.add_argument(
         "--queue",
-        type=int,
+        type=at_least(1),
         default=64,
         help="batches waiting to be written before answering 429 (default 64)",
     )
@@ -54,7 +59,11 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "of the collector but not of the machine",
     )
     parser.add_argument(
-        "--log-level", default="warning", help="uvicorn log level (default warning)"
+        "--log-level",
+        default="warning",
+        choices=["critical", "error", "warning", "info", "debug", "trace"],
+        type=str.lower,
+        help="uvicorn log level (default warning)",
     )
     parser.set_defaults(func=run)
     return parser

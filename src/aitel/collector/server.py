@@ -8,6 +8,7 @@ a background thread, and needs no compiled extras.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from dataclasses import replace
@@ -45,9 +46,24 @@ def _server(config: CollectorConfig, store: PacketStore | None = None) -> Any:
 def run_collector(config: CollectorConfig | None = None, **options: Any) -> int:
     """Serve until SIGINT/SIGTERM (graceful: queued batches are committed). Returns an exit code."""
     cfg = replace(config or CollectorConfig(), **options)
+    _check_store(cfg)
     server = _server(cfg)
     server.run()
     return 0 if server.started else 1
+
+
+def _check_store(config: CollectorConfig) -> None:
+    """Open the store once before serving: a path that is not a database is an error now.
+
+    Raises :class:`ValueError` (not an SQLite file, or a directory) or
+    :class:`OSError` (cannot be created).
+    """
+    store = PacketStore(config.store, synchronous=config.synchronous)
+    try:
+        store.start()
+    except sqlite3.Error as exc:
+        raise ValueError(f"cannot use {config.store} as the store: {exc}") from None
+    store.close()
 
 
 class CollectorServer:
