@@ -319,3 +319,35 @@ def test_span_methods_never_raise_into_the_application(aitel_packets: PacketCapt
     (step,) = aitel_packets.steps(packet, "retriever")
     (doc,) = step["retrieval"]["documents"]
     assert doc["id"] == "doc-1" and doc["content"] == "<unreadable: ZeroDivisionError>"
+
+
+def test_values_of_the_wrong_type_are_coerced_or_left_out_never_the_packet(
+    aitel_packets: PacketCapture,
+) -> None:
+    """What the schema would refuse is fixed or dropped (and named); the packet stays valid."""
+    with aitel.trace("req", kind="pipeline", request_id=123) as t:  # type: ignore[arg-type]
+        with t.step("search", kind="retriever") as s:
+            s.set_retrieval(query=42, documents=[{"id": 7, "source": 3, "score": "0.5"}])  # type: ignore[arg-type]
+        with t.step("model", kind="chat_model") as s:
+            s.set_llm(
+                model_name="m",
+                messages=[1],  # type: ignore[list-item]
+                prompt_tokens="12",  # type: ignore[arg-type]
+                completion_tokens="many",  # type: ignore[arg-type]
+            )
+    packet = aitel_packets.one()  # validated against the schema by the capture
+    assert packet["request_id"] == "123"
+    root, search, model = packet["steps"]
+    assert root["kind"] == "custom"
+    assert search["retrieval"] == {
+        "query": "42",
+        "documents": [{"id": "7", "source": "3", "score": 0.5}],
+    }
+    llm = model["llm"]
+    assert llm["model_name"] == "m" and "messages" not in llm
+    assert llm["usage"]["prompt_tokens"] == 12 and "completion_tokens" not in llm["usage"]
+    assert model["metadata"]["aitel.invalid_fields"] == [
+        "llm.messages",
+        "llm.usage.completion_tokens",
+    ]
+    assert packet["performance"]["prompt_tokens"] == 12

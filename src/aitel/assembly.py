@@ -17,13 +17,22 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import BaseModel, ValidationError
+
 from ._ids import new_id, new_trace_id, trace_id_from_uuid
 from ._version import __version__
 from .builder import RunRecord, TraceOptions, TraceRecord
 from .jsonable import DEFAULT_LIMITS, Converter, Limits, safe_str, truncate_text
 from .pricing import PricingTable
 from .redaction.keys import is_credential_key
-from .schema import LLM_KINDS, SCHEMA_VERSION
+from .schema import (
+    LLM_KINDS,
+    SCHEMA_VERSION,
+    EmbeddingData,
+    LLMData,
+    RetrievalData,
+    ToolData,
+)
 
 SESSION_KEYS = ("session_id", "thread_id", "conversation_id", "langfuse_session_id", "session")
 USER_KEYS = ("user_id", "langfuse_user_id", "userId", "user")
@@ -79,9 +88,62 @@ class NeutralInterpreter:
         tool = step.get("tool")
         if isinstance(tool, dict) and "name" not in tool:
             tool["name"] = record.name
+        for section, model in _SECTION_MODELS.items():
+            if isinstance(step.get(section), dict):
+                _check_section(step, section, model)
 
 
 NEUTRAL = NeutralInterpreter()
+
+_SECTION_MODELS: dict[str, type[BaseModel]] = {
+    "llm": LLMData,
+    "retrieval": RetrievalData,
+    "tool": ToolData,
+    "embedding": EmbeddingData,
+}
+_INVALID_NOTE = "aitel.invalid_fields"
+
+
+def _check_section(step: dict[str, Any], section: str, model: type[BaseModel]) -> None:
+    """Keep what the schema accepts of a section the application described (``set_llm``...).
+
+    Values are coerced the schema's way (``"12"`` tokens become 12); a field
+    the schema refuses is left out, and named under the step's metadata
+    ``aitel.invalid_fields``, rather than failing the whole packet.
+    """
+    value = step[section]
+    dropped: list[str] = []
+    for _ in range(3):
+        try:
+            checked = model.model_validate(value)
+        except ValidationError as exc:
+            for error in exc.errors(include_url=False):
+                dropped.append(_drop(value, error["loc"], section))
+            continue
+        step[section] = checked.model_dump(mode="json", exclude_unset=True)
+        break
+    else:
+        del step[section]
+        dropped.append(section)
+    if dropped:
+        metadata = step.get("metadata")
+        if not isinstance(metadata, dict):
+            metadata = step["metadata"] = {}
+        metadata[_INVALID_NOTE] = sorted(set(dropped))
+
+
+def _drop(value: dict[str, Any], loc: tuple[str | int, ...], section: str) -> str:
+    """Remove the field at ``loc`` (at most two levels down); its dotted path."""
+    first = loc[0] if loc else None
+    if isinstance(first, str) and first in value:
+        inner = value[first]
+        second = loc[1] if len(loc) > 1 else None
+        if isinstance(inner, dict) and isinstance(second, str) and second in inner:
+            del inner[second]
+            return f"{section}.{first}.{second}"
+        del value[first]
+        return f"{section}.{first}"
+    return section
 
 
 _second_prefix: tuple[int, str] = (-1, "")

@@ -14,19 +14,23 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 from collections.abc import AsyncIterator, Callable, Generator, Mapping, Sequence
 from typing import Any, TypeVar, overload
 
 from ._ids import new_id
-from ._safety import call_safely, guarded
+from ._safety import call_safely, guarded, internal_log
 from .assembly import NEUTRAL
 from .builder import ActiveRun, TraceOptions, active_run
+from .jsonable import safe_str
 from .schema import StepKind
 from .tracer import Tracer, get_tracer
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 _DOC_FIELDS = ("id", "score", "source", "content", "metadata")
+_TEXT_DOC_FIELDS = ("id", "source", "content")
+_KINDS = frozenset(kind.value for kind in StepKind)
 _MAX_ITEMS = 1_000
 """Items of a traced generator kept as its output."""
 
@@ -48,7 +52,7 @@ class Span:
     ) -> None:
         self.tracer = tracer
         self.name = name
-        self.kind = kind.value if isinstance(kind, StepKind) else str(kind)
+        self.kind = _kind(kind)
         self.run_id = new_id()
         self.parent_id = parent_id
         self._input = input
@@ -198,7 +202,10 @@ class Span:
     def set_retrieval(self, *, query: str | None = None, documents: Sequence[Any] = ()) -> None:
         """Record a retrieval; documents are dicts or objects with id/score/source/content."""
         docs = [_document(d) for d in documents]
-        self.tracer.builder.update(self.run_id, {"retrieval": {"query": query, "documents": docs}})
+        text: Any = query  # typed as text, but an application may pass anything
+        if text is not None and not isinstance(text, str):
+            text = safe_str(text)
+        self.tracer.builder.update(self.run_id, {"retrieval": {"query": text, "documents": docs}})
 
     @guarded
     def set_tool(self, *, name: str | None = None, tool_call_id: str | None = None) -> None:
@@ -214,16 +221,34 @@ def _document(doc: Any) -> dict[str, Any]:
             for key in ("text", "page_content"):
                 if key in doc:
                     out["content"] = doc[key]
-        return out
-    out = {}
-    for key in _DOC_FIELDS:
-        try:
-            out[key] = getattr(doc, key)
-        except AttributeError:
-            continue
-        except Exception as exc:  # a property of the application's that raises
-            out[key] = f"<unreadable: {type(exc).__name__}>"
+    else:
+        out = {}
+        for key in _DOC_FIELDS:
+            try:
+                out[key] = getattr(doc, key)
+            except AttributeError:
+                continue
+            except Exception as exc:  # a property of the application's that raises
+                out[key] = f"<unreadable: {type(exc).__name__}>"
+    for key in _TEXT_DOC_FIELDS:  # ids and sources are often numbers or paths
+        value = out.get(key)
+        if value is not None and not isinstance(value, str):
+            out[key] = safe_str(value)
     return out
+
+
+def _kind(kind: str | StepKind) -> str:
+    """A step kind the schema knows; anything else is recorded as ``custom``."""
+    value = kind.value if isinstance(kind, StepKind) else str(kind)
+    if value in _KINDS:
+        return value
+    internal_log.log(
+        logging.WARNING,
+        "tracing.kind",
+        f"aitel: unknown step kind {value!r} recorded as 'custom' "
+        f"(kinds: {', '.join(sorted(_KINDS))})",
+    )
+    return StepKind.CUSTOM.value
 
 
 def trace(
@@ -247,7 +272,9 @@ def trace(
     if active is not None and active[0] is tracer.builder and tracer.builder.is_open(active[1]):
         return Span(tracer, name, kind, input, str(active[1]), metadata=metadata, tags=tags)
     trace_options = tracer.options_with(
-        request_id=request_id or new_id(), tags=tuple(tags or ()), **options
+        request_id=safe_str(request_id) if request_id else new_id(),
+        tags=tuple(tags or ()),
+        **options,
     )
     return Span(
         tracer, name, kind, input, None, options=trace_options, metadata=metadata, tags=tags
