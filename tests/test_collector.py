@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import logging
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -444,3 +446,26 @@ def test_module_entry_point_prints_help() -> None:
     )
     for option in ("--host", "--port", "--store", "--token"):
         assert option in out.stdout
+
+
+def test_a_client_leaving_mid_body_is_counted_not_logged_as_a_crash(
+    collector: CollectorServer, template: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A body cut off by the client is a bad request; the collector keeps serving."""
+    head = (
+        f"POST /v1/packets HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+        "Content-Type: application/json\r\nContent-Length: 500000\r\n\r\n[{"
+    )
+    with (
+        caplog.at_level(logging.ERROR),
+        socket.create_connection(("127.0.0.1", collector.port)) as sock,
+    ):
+        sock.sendall(head.encode())
+    health: dict[str, Any] = {}
+    for _ in range(500):  # bounded: each check is a round trip to the server
+        health = httpx.get(f"{collector.base_url}/healthz").json()
+        if health["bad_requests"]:
+            break
+    assert health["bad_requests"] == 1
+    assert post(collector, orjson.dumps([fresh(template)])).json()["accepted"] == 1
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

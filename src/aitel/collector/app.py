@@ -43,7 +43,7 @@ import orjson
 from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -156,6 +156,9 @@ def create_app(config: CollectorConfig, store: PacketStore | None = None) -> Sta
         except zlib.error as exc:
             counters.add(bad_requests=1)
             return JSONResponse({"error": f"body is not valid gzip: {exc}"}, status_code=400)
+        except ClientDisconnect:  # the client left before its body ended: nobody to answer
+            counters.add(bad_requests=1)
+            return Response(status_code=400)
 
         media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
         check = _check_lines if media_type in NDJSON_TYPES else _check_batch
