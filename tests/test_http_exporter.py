@@ -317,6 +317,7 @@ def test_transient_errors_are_retried_within_the_budget() -> None:
     assert exporter.export(batch(3)).exported == 3
     assert len(server.requests) == 3
     assert exporter.stats().retries == 2
+    assert exporter.stats().bytes_sent == sum(len(r.content) for r in server.requests)
 
 
 def test_retries_exhausted_hand_the_batch_back_as_transient() -> None:
@@ -359,6 +360,7 @@ def test_an_endpoint_that_is_down_is_not_waited_on_again_during_the_cool_down() 
     first = exporter.export(batch(2))
     assert "ConnectError" in str(first.error)
     assert attempts == 3
+    assert exporter.stats().bytes_sent == 0  # no attempt connected
     second = exporter.export(batch(2))
     assert len(second.retry) == 2
     assert second.retry_after_s is not None

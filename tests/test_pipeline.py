@@ -592,3 +592,11 @@ def test_queue_overflow_setting_reaches_the_pipeline(tmp_path) -> None:
         tracer.shutdown(1)
     with pytest.raises(ConfigError, match="'spool' or 'drop'"):
         Settings.from_env({"AITEL_QUEUE_OVERFLOW": "block"})
+
+
+@pytest.mark.parametrize("size", ["0", "-1"])
+def test_a_queue_of_no_packets_is_a_configuration_error(size: str) -> None:
+    from aitel.config import ConfigError, Settings
+
+    with pytest.raises(ConfigError, match="AITEL_MAX_QUEUE_SIZE"):
+        Settings.from_env({"AITEL_MAX_QUEUE_SIZE": size})

@@ -184,6 +184,13 @@ class Settings:
         },
     )
 
+    def __post_init__(self) -> None:
+        if self.max_queue_size < 1:
+            raise ConfigError(
+                f"max_queue_size (AITEL_MAX_QUEUE_SIZE) must be at least 1, got "
+                f"{self.max_queue_size}: a queue of none would drop every packet"
+            )
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Defaults, then ``AITEL_*`` variables, then ``overrides`` (None values ignored)."""

@@ -177,7 +177,7 @@ class HttpExporter(SenderExporter):
         c = self._counts
         c["requests"] += outcome.attempts
         c["retries"] += outcome.attempts - 1
-        c["bytes_sent"] += len(body) * outcome.attempts
+        c["bytes_sent"] += len(body) * outcome.answered  # not the attempts never connected
         if self.ndjson is None and outcome.status is not None:
             self._lines = _takes_lines(outcome.accept_post)
             if lines is not None and not self._lines and is_rejection(outcome.status):

@@ -154,6 +154,8 @@ class HttpOutcome:
     error: str | None = None
     interrupted: bool = False
     attempts: int = 1
+    answered: int = 0
+    """Attempts the server answered (their body reached it), of ``attempts``."""
     elapsed_s: float = 0.0
 
     @property
@@ -335,19 +337,27 @@ class HttpSender:
     ) -> HttpOutcome:
         """POST with retries under ``policy``; the last outcome, with ``attempts`` filled in."""
         started = time.monotonic()
-        attempts = 0
+        attempts = answered = 0
         signal = interrupt or Interrupt()
 
         def attempt() -> HttpOutcome:
-            nonlocal attempts
+            nonlocal attempts, answered
             attempts += 1
-            return self.post(body, content_type=content_type, interrupt=signal)
+            result = self.post(body, content_type=content_type, interrupt=signal)
+            if result.status is not None:
+                answered += 1
+            return result
 
         try:
             outcome = policy.run(attempt, interrupt=signal)
         except Exception as exc:
             outcome = HttpOutcome(error=f"{type(exc).__name__}: {exc}")
-        return replace(outcome, attempts=max(attempts, 1), elapsed_s=time.monotonic() - started)
+        return replace(
+            outcome,
+            attempts=max(attempts, 1),
+            answered=answered,
+            elapsed_s=time.monotonic() - started,
+        )
 
     # -- lifecycle ---------------------------------------------------------------------
 

@@ -258,7 +258,7 @@ class OtlpExporter(SenderExporter):
         c = self._counts
         c["requests"] += outcome.attempts
         c["retries"] += outcome.attempts - 1
-        c["bytes_sent"] += len(body) * outcome.attempts
+        c["bytes_sent"] += len(body) * outcome.answered  # not the attempts never connected
         batch = [encoded for encoded, _ in mapped]
         if outcome.ok:
             self._mark_up()
