@@ -119,3 +119,48 @@ def test_report_writes_html(data, tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     assert main(["report", str(data), "-o", str(blocker / "r.html")]) == EXIT_FAILED
+
+
+def _as_zstd(plain: Path, target: Path) -> Path:
+    """``plain`` JSONL compressed with zstd (written by DuckDB: no zstd module needed)."""
+    import duckdb
+
+    with duckdb.connect() as con:
+        con.execute(
+            "COPY (SELECT json FROM read_json_objects(?, format = 'newline_delimited')) "
+            f"TO '{target}' (FORMAT csv, HEADER false, QUOTE '', ESCAPE '', "
+            "DELIMITER '\x01', COMPRESSION zstd)",
+            [str(plain)],
+        )
+    return target
+
+
+def test_show_and_validate_read_zstd_files(data, tmp_path, capsys):
+    """show finds a packet in a .jsonl.zst file; validate says it cannot read zstd."""
+    from aitel.cli import main as aitel_main
+
+    plain = sorted(data.glob("*.jsonl"))[0]
+    rid = json.loads(plain.read_text().splitlines()[7])["request_id"]
+    packed = _as_zstd(plain, tmp_path / "packets.jsonl.zst")
+    assert main(["show", rid, "--json", str(packed)]) == EXIT_OK
+    assert json.loads(capsys.readouterr().out)["request_id"] == rid
+    assert aitel_main(["validate", str(packed)]) == 1
+    assert "cannot read: zstd-compressed: decompress it" in capsys.readouterr().out
+
+
+def test_validate_reads_a_file_by_its_bytes_not_its_name(data, tmp_path, capsys):
+    from aitel.cli import main as aitel_main
+
+    plain = sorted(data.glob("*.jsonl"))[0]
+    misnamed = tmp_path / "not-really.jsonl.gz"
+    misnamed.write_bytes(plain.read_bytes())
+    assert aitel_main(["validate", str(misnamed)]) == 0
+    assert "ok: 400/400 packets valid" in capsys.readouterr().out
+
+
+def test_no_packets_names_what_was_wrong_with_the_inputs(tmp_path, capsys):
+    broken = tmp_path / "store.jsonl"
+    broken.write_bytes(b"\x00\x01 not a packet\n" * 3)
+    assert main(["analyze", str(broken)]) == EXIT_NO_DATA
+    err = capsys.readouterr().err
+    assert "no packets found in the inputs" in err and f"{broken}: 3 malformed line(s)" in err

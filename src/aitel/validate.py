@@ -32,8 +32,17 @@ class ValidationReport:
         return not self.problems
 
 
+_GZIP_MAGIC = b"\x1f\x8b"
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
 def _lines(path: Path) -> Iterator[bytes]:
-    opener = gzip.open if path.suffix == ".gz" else open
+    """The file's lines, gzip or not whatever its name says; raises OSError for zstd."""
+    with path.open("rb") as handle:
+        magic = handle.read(4)
+    if magic == _ZSTD_MAGIC:
+        raise OSError("zstd-compressed: decompress it (zstd -d) or use aitel analyze")
+    opener = gzip.open if magic[:2] == _GZIP_MAGIC else open
     with opener(path, "rb") as handle:
         yield from handle
 

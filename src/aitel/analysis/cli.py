@@ -250,7 +250,7 @@ def _analyze(args: argparse.Namespace) -> int:
 
     with load(args.paths, _filters(args), threads=args.threads, cache=args.cache) as ds:
         if ds.stats.packets == 0:
-            _error("analyze", _no_data_message(ds.stats.packets_read))
+            _error("analyze", _no_data_message(ds.stats))
             return EXIT_NO_DATA
         report = analyze(ds, _options(args))
     if args.json or args.output:
@@ -268,10 +268,13 @@ def _analyze(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _no_data_message(read: int) -> str:
+def _no_data_message(stats: Any) -> str:
+    read = stats.packets_read
     if read:
         return f"none of the {read:,} packets read matches the filters"
-    return "no packets found in the inputs"
+    message = "no packets found in the inputs"
+    problems = [f"{p.path}: {p.problem}" for p in stats.problems[:3]]
+    return f"{message} ({'; '.join(problems)})" if problems else message
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -281,7 +284,7 @@ def _report(args: argparse.Namespace) -> int:
 
     with load(args.paths, _filters(args), threads=args.threads, cache=args.cache) as ds:
         if ds.stats.packets == 0:
-            _error("report", _no_data_message(ds.stats.packets_read))
+            _error("report", _no_data_message(ds.stats))
             return EXIT_NO_DATA
         report = analyze(ds, _options(args))
         path = write_html_report(ds, report, args.output)

@@ -31,6 +31,26 @@ def _packet_ids(packet: dict[str, Any]) -> set[str]:
     return {str(packet[k]) for k in ("request_id", "packet_id") if packet.get(k) is not None}
 
 
+def _zstd_objects(src: SourceFile) -> Iterator[bytes]:
+    """The JSON objects of a zstd JSONL file, read by DuckDB (as ``analyze`` reads them)."""
+    import duckdb
+
+    con = duckdb.connect(":memory:")
+    try:
+        rows = con.execute(
+            "SELECT json FROM read_json_objects(?, format = 'newline_delimited', "
+            "compression = 'zstd', ignore_errors = true)",
+            [str(src.path)],
+        )
+        while batch := rows.fetchmany(1024):
+            for (text,) in batch:
+                yield text.encode()
+    except duckdb.Error:
+        return
+    finally:
+        con.close()
+
+
 def _bodies(src: SourceFile) -> Iterator[bytes]:
     if src.kind == "sqlite":
         try:
@@ -56,6 +76,7 @@ def _bodies(src: SourceFile) -> Iterator[bytes]:
             db.close()
         return
     if src.kind == "zstd":
+        yield from _zstd_objects(src)
         return
     try:
         yield from LineReader(src.path, src.kind)
