@@ -26,6 +26,8 @@ import orjson
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from aitel.analysis.loading import LoadStats
+
 from aitel._cli_types import at_least, positive_number, probability
 from aitel.analysis.errors import (
     AnalysisError,
@@ -268,7 +270,7 @@ def _analyze(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _no_data_message(stats: Any) -> str:
+def _no_data_message(stats: LoadStats) -> str:
     read = stats.packets_read
     if read:
         return f"none of the {read:,} packets read matches the filters"

@@ -65,19 +65,6 @@ def _name(serialized: dict[str, Any] | None, kwargs: dict[str, Any], default: st
     return default
 
 
-def _input_at_end(builder: PacketBuilder, run_id: UUID, kwargs: dict[str, Any]) -> None:
-    """Record the input a run reports at its end.
-
-    A streamed run (``stream``, ``astream``, ``astream_events``, ``transform``)
-    starts with the placeholder ``{"input": ""}``: its input is itself a
-    stream, and LangChain passes what it was (the chunks added up) as
-    ``inputs=`` to ``on_chain_end`` / ``on_chain_error``.
-    """
-    inputs = kwargs.get("inputs")
-    if inputs is not None:
-        builder.set_inputs(run_id, inputs)
-
-
 class AITelHandler(BaseCallbackHandler):
     """Turns every LangChain request it sees into one aitel context packet.
 
@@ -179,15 +166,21 @@ class AITelHandler(BaseCallbackHandler):
     def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
         try:
             builder = self._builder()
-            if kwargs.get("inputs") is not None:  # a streamed run's (see _input_at_end)
-                _input_at_end(builder, run_id, kwargs)
+            # A streamed run (stream, astream, astream_events, transform) starts with
+            # the placeholder {"input": ""}: its input is a stream too, and LangChain
+            # passes what it was (the chunks added up) with the run's end or error.
+            inputs = kwargs.get("inputs")
+            if inputs is not None:
+                builder.set_inputs(run_id, inputs)
             builder.end(run_id, outputs)
         except Exception as exc:
             report_internal_error("AITelHandler.on_chain_end", exc)
 
     @guarded
     def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        _input_at_end(self._builder(), run_id, kwargs)
+        inputs = kwargs.get("inputs")  # a streamed run's (see on_chain_end)
+        if inputs is not None:
+            self._builder().set_inputs(run_id, inputs)
         self._error(run_id, error)
 
     def _error(self, run_id: UUID, error: BaseException, outputs: Any = None) -> None:

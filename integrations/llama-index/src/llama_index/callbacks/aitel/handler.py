@@ -450,8 +450,8 @@ class SpanTranslator:
         the chat memory, and reports ``StreamChatEndEvent`` (or
         ``StreamChatErrorEvent``) from inside this span's context. The run
         ends then (:meth:`_on_chat_stream_end`), so that the model call made
-        meanwhile belongs to this request. False when the writer finished
-        first: the run ends now.
+        meanwhile belongs to this request; if the writer has finished already,
+        it ends now with what the writer reported. False for any other run.
         """
         if run.op != "chat_engine":
             return False
