@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from fakes import FailingModel, StreamingUsageModel, answer, usage
@@ -225,3 +227,37 @@ async def test_nested_chains_nest(aitel_packets: PacketCapture, mode: str) -> No
     assert by_name["inner"]["parent_id"] == by_name["outer"]["step_id"]
     assert by_name["double"]["parent_id"] == by_name["inner"]["step_id"]
     assert by_name["inc"]["output"] == 7
+
+
+@pytest.mark.parametrize("mode", ["stream", "astream"])
+def test_a_stream_left_early_still_records_its_inner_runs(
+    aitel_packets: PacketCapture, mode: str
+) -> None:
+    """LangChain ends the root of a stream its consumer left first, and the inner runs
+    right after (as their generators close): the packet waits for them."""
+    model = GenericFakeChatModel(messages=iter([AIMessage("one two three four")]))
+    chain = PROMPT | model | StrOutputParser()
+    config = {"callbacks": [AITelHandler()]}
+    if mode == "stream":
+        for index, _ in enumerate(chain.stream({"q": "hi"}, config=config)):
+            if index == 1:
+                break
+    else:
+
+        async def consume() -> None:
+            async for index, _ in _aenumerate(chain.astream({"q": "hi"}, config=config)):
+                if index == 1:
+                    break
+
+        asyncio.run(consume())
+    packet = aitel_packets.one()
+    assert packet["status"] == "SUCCESS"
+    assert [s["status"] for s in packet["steps"]] == ["SUCCESS"] * 4
+    assert aitel_packets.tracer.builder.stats.late_events == 0
+
+
+async def _aenumerate(items: AsyncIterator[Any]) -> AsyncIterator[tuple[int, Any]]:
+    index = 0
+    async for item in items:
+        yield index, item
+        index += 1

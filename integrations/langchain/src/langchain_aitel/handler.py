@@ -170,9 +170,14 @@ class AITelHandler(BaseCallbackHandler):
             # the placeholder {"input": ""}: its input is a stream too, and LangChain
             # passes what it was (the chunks added up) with the run's end or error.
             inputs = kwargs.get("inputs")
-            if inputs is not None:
-                builder.set_inputs(run_id, inputs)
-            builder.end(run_id, outputs)
+            if inputs is None:
+                builder.end(run_id, outputs)
+                return
+            builder.set_inputs(run_id, inputs)
+            # A stream its consumer stopped reading ends its root first (an async one
+            # with GeneratorExit, see _error); the runs inside end right after, as
+            # their generators are closed: wait for them.
+            builder.end(run_id, outputs, wait_for_children=True)
         except Exception as exc:
             report_internal_error("AITelHandler.on_chain_end", exc)
 
@@ -192,7 +197,9 @@ class AITelHandler(BaseCallbackHandler):
             return
         if error.args:  # the interrupts, the Command, the drain reason
             builder.event(run_id, signal, error.args[0])
-        builder.end(run_id, outputs, attrs={"control_flow": signal})
+        # a stream closed by its consumer: the runs inside end right after (on_chain_end)
+        closed = signal == "GeneratorExit"
+        builder.end(run_id, outputs, attrs={"control_flow": signal}, wait_for_children=closed)
 
     # -- models ----------------------------------------------------------------
 
