@@ -186,3 +186,22 @@ def test_show_looks_beyond_the_first_id_field(tmp_path):
     (tmp_path / "x.jsonl").write_text(json.dumps(reordered) + "\n")
     found = find_packets([tmp_path], [packet["request_id"], packet["packet_id"]])
     assert set(found) == {packet["request_id"], packet["packet_id"]}
+
+
+def test_show_finds_packets_in_a_collector_store(tmp_path):
+    """Bodies stored plain or gzip-compressed are both found."""
+    import gzip
+
+    from aitel.collector import PacketStore
+
+    plain, packed = generate_packets(2, seed=3)
+    store = PacketStore(tmp_path / "aitel.db")
+    store.start()
+    rows = [
+        (plain["packet_id"], json.dumps(plain).encode()),
+        (packed["packet_id"], gzip.compress(json.dumps(packed).encode())),
+    ]
+    store.submit(rows).result(timeout=10)
+    store.close()
+    found = find_packets([tmp_path / "aitel.db"], [plain["request_id"], packed["request_id"]])
+    assert {p["packet_id"] for p in found.values()} == {plain["packet_id"], packed["packet_id"]}

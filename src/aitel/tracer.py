@@ -7,13 +7,12 @@ environment variables on first use).
 
 from __future__ import annotations
 
-import logging
 import threading
 import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ._safety import call_safely, internal_errors, report_internal_error
+from ._safety import call_safely, internal_errors, logger, report_internal_error
 from .assembly import build_packet
 from .builder import PacketBuilder, TraceOptions, TraceRecord
 from .config import ConfigError, Settings
@@ -212,7 +211,7 @@ def _tracer_from_env() -> Tracer:
     try:
         return Tracer()
     except Exception as exc:
-        logging.getLogger("aitel").error(
+        logger.error(
             "aitel: invalid AITEL_* settings (%s: %s); packets go to the default "
             "JSONL files until aitel.configure() is called",
             type(exc).__name__,

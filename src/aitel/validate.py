@@ -10,6 +10,7 @@ from pathlib import Path
 import orjson
 from pydantic import ValidationError
 
+from ._filekind import sniff
 from .schema import ContextPacket
 
 
@@ -32,17 +33,12 @@ class ValidationReport:
         return not self.problems
 
 
-_GZIP_MAGIC = b"\x1f\x8b"
-_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-
-
 def _lines(path: Path) -> Iterator[bytes]:
     """The file's lines, gzip or not whatever its name says; raises OSError for zstd."""
-    with path.open("rb") as handle:
-        magic = handle.read(4)
-    if magic == _ZSTD_MAGIC:
+    kind = sniff(path)
+    if kind == "zstd":
         raise OSError("zstd-compressed: decompress it (zstd -d) or use aitel analyze")
-    opener = gzip.open if magic[:2] == _GZIP_MAGIC else open
+    opener = gzip.open if kind == "gzip" else open
     with opener(path, "rb") as handle:
         yield from handle
 

@@ -37,11 +37,12 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from glob import glob, has_magic
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import duckdb
 import orjson
 
+from aitel._filekind import GZIP_MAGIC, FileKind, sniff
 from aitel.analysis.cache import CachedFile, FactCache, default_cache_dir
 from aitel.analysis.errors import NoInputError
 from aitel.analysis.filters import Filters
@@ -58,12 +59,7 @@ __all__ = [
     "load",
 ]
 
-FileKind = Literal["jsonl", "gzip", "zstd", "sqlite"]
-
 _MAX_OBJECT_BYTES = 256 * 1024 * 1024
-_SQLITE_MAGIC = b"SQLite format 3\x00"
-_GZIP_MAGIC = b"\x1f\x8b"
-_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 _CACHE_FORMAT = "2"
 _FRESH = "fresh_packets"
@@ -300,21 +296,6 @@ class LoadStats:
     problems: list[FileProblem] = field(default_factory=list)
 
 
-def _sniff(path: Path) -> FileKind:
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(16)
-    except OSError:
-        head = b""
-    if head.startswith(_SQLITE_MAGIC):
-        return "sqlite"
-    if head.startswith(_GZIP_MAGIC):
-        return "gzip"
-    if head.startswith(_ZSTD_MAGIC):
-        return "zstd"
-    return "jsonl"
-
-
 def _is_packet_file(path: Path) -> bool:
     name = path.name.lower()
     return ".jsonl" in name or name.endswith(_SQLITE_SUFFIXES)
@@ -351,7 +332,7 @@ def discover(inputs: Iterable[str | Path]) -> list[SourceFile]:
                 found[path.resolve()] = None
     if missing:
         raise NoInputError("no such file, directory or match: " + ", ".join(missing))
-    return [SourceFile(path, _sniff(path)) for path in found]
+    return [SourceFile(path, sniff(path)) for path in found]
 
 
 def connect(
@@ -680,7 +661,7 @@ class _Loader:
                         break
                     chunk: list[bytes] = []
                     for (body,) in rows:
-                        data = _body_bytes(body)
+                        data = store_body(body)
                         if data is None:
                             malformed += 1
                             continue
@@ -700,11 +681,12 @@ class _Loader:
         return SourceFile(target, "jsonl", origin=src.path)
 
 
-def _body_bytes(body: Any) -> bytes | None:
+def store_body(body: Any) -> bytes | None:
+    """A collector store row's body as one line of JSON (gunzipped); None if empty or damaged."""
     if body is None:
         return None
     data = body.encode("utf-8", "replace") if isinstance(body, str) else bytes(body)
-    if data.startswith(_GZIP_MAGIC):
+    if data.startswith(GZIP_MAGIC):
         try:
             data = gzip.decompress(data)
         except (OSError, EOFError, zlib.error):

@@ -16,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from aitel.analysis.errors import PacketNotFoundError
-from aitel.analysis.loading import LineReader, SourceFile, discover
+from aitel.analysis.loading import LineReader, SourceFile, discover, store_body
 from aitel.analysis.render import fmt_ms, fmt_usd
 
 __all__ = ["find_packet", "find_packets", "print_packet", "render_packet", "step_rows"]
@@ -59,17 +59,9 @@ def _bodies(src: SourceFile) -> Iterator[bytes]:
             return
         try:
             for (body,) in db.execute("SELECT body FROM packets"):
-                if body is None:
-                    continue
-                data = body.encode() if isinstance(body, str) else bytes(body)
-                if data[:2] == b"\x1f\x8b":
-                    import gzip
-
-                    try:
-                        data = gzip.decompress(data)
-                    except (OSError, EOFError):
-                        continue
-                yield data
+                data = store_body(body)
+                if data is not None:
+                    yield data
         except sqlite3.Error:
             return
         finally:

@@ -47,6 +47,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from .._filekind import GZIP_MAGIC
 from ..schema import ContextPacket
 from .store import PacketStore, StoreBusy, StoreClosed
 
@@ -248,9 +249,6 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-_GZIP_MAGIC = b"\x1f\x8b"
-
-
 def _gunzip(data: bytes, limit: int) -> bytes:
     """Every member of a gzip (or zlib) body, decoded; raises ``zlib.error`` if it is damaged.
 
@@ -272,7 +270,7 @@ def _gunzip(data: bytes, limit: int) -> bytes:
         rest = decoder.unused_data
         if not rest:
             return b"".join(parts)
-        if not rest.startswith(_GZIP_MAGIC):
+        if not rest.startswith(GZIP_MAGIC):
             raise zlib.error(f"{len(rest)} bytes after the end of the stream")
 
 
